@@ -1,0 +1,75 @@
+"""`stylebatch image`: one content image, one or more styles, one output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import api
+from ..errors import ConfigError
+from .common import (
+    DeviceOpt,
+    PipelineOpt,
+    SeedOpt,
+    SetOpt,
+    SizeOpt,
+    StepsOpt,
+    WeightsOpt,
+    build_config,
+    console,
+    step_progress,
+    warn_if_random,
+)
+
+
+def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--style-weights {text!r}: expected numbers separated by commas") from None
+    if len(values) != n_styles:
+        raise ConfigError(f"--style-weights has {len(values)} values for {n_styles} style image(s)")
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise ConfigError("--style-weights must be non-negative and not all zero")
+    return values
+
+
+def image(
+    content: Annotated[Path, typer.Argument(help="The photo to stylise.")],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images (blended).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file: .png, .jpg or .webp.")],
+    style_weights: Annotated[
+        str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
+    ] = None,
+    pipeline: PipelineOpt = "default",
+    set_: SetOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Stylise one image.
+
+    Example: stylebatch image photo.jpg starry_night.jpg -o out.png --size 512
+    """
+    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    blend = parse_weights(style_weights, len(styles))
+    from ..images import format_for
+
+    format_for(output)  # a bad extension is a usage error before any work
+    warn_if_random(cfg)
+    with step_progress(content.name, quiet) as callback:
+        result = api.stylize(content, styles, cfg, style_weights=blend, callback=callback)
+    path = result.save(output)
+    losses = result.losses
+    console.print(
+        f"wrote {path} ({result.result.steps} steps, {result.result.seconds:.1f} s, "
+        f"content {losses['content']:.4g}, style {losses['style']:.4g})",
+        highlight=False,
+    )

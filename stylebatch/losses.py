@@ -1,0 +1,85 @@
+"""Loss terms of Gatys et al. (2016), batch-aware: each returns one value per image, shape [B].
+
+Gram matrices and losses are computed in fp32 even when features come from bf16 autocast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+EPS = 1e-8
+
+
+def gram(features: Tensor) -> Tensor:
+    """Gram matrix per image, divided by the number of positions M: [B, C, H, W] -> [B, C, C].
+
+    The paper's G = F F^T is M times this; dividing by M lets targets from a style image of
+    another size compare (the paper resized the style image to the output's size instead).
+    """
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+
+
+class ContentLoss(nn.Module):
+    """Paper: 1/2 sum (F - P)^2. Scale-free: sum (F - P)^2 / sum P^2 (relative squared error)."""
+
+    def __init__(self, target: Tensor, normalize: str) -> None:
+        super().__init__()
+        self.register_buffer("target", target.detach().float())
+        self.normalize = normalize
+        denom = self.target.pow(2).flatten(1).sum(1) + EPS
+        self.register_buffer("denom", denom if normalize == "scale_free" else torch.full_like(denom, 2.0))
+
+    def forward(self, features: Tensor) -> Tensor:
+        return (features.float() - self.target).pow(2).flatten(1).sum(1) / self.denom
+
+
+class StyleLoss(nn.Module):
+    """Paper: E_l = 1/(4 N^2 M^2) sum (G - A)^2. Scale-free: sum (G - A)^2 / sum A^2.
+
+    With G = M * gram(F) the paper's term is sum (gram(F) - A/M)^2 / (4 N^2), which is what
+    is computed here, so the paper's value does not depend on how the target was sized.
+    """
+
+    def __init__(self, target_gram: Tensor, normalize: str) -> None:
+        super().__init__()
+        self.register_buffer("target", target_gram.detach().float())
+        n = target_gram.shape[-1]
+        if normalize == "scale_free":
+            denom = self.target.pow(2).flatten(1).sum(1) + EPS
+        else:
+            denom = torch.full((self.target.shape[0],), 4.0 * n * n, device=self.target.device)
+        self.register_buffer("denom", denom)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return (gram(features) - self.target).pow(2).flatten(1).sum(1) / self.denom
+
+
+def tv_loss(image: Tensor) -> Tensor:
+    """Total variation: mean squared difference of neighbouring pixels, per image."""
+    dh = (image[:, :, 1:, :] - image[:, :, :-1, :]).pow(2).flatten(1).mean(1)
+    dw = (image[:, :, :, 1:] - image[:, :, :, :-1]).pow(2).flatten(1).mean(1)
+    return dh + dw
+
+
+class TemporalLoss(nn.Module):
+    """Ruder et al. (2016): 1/D sum c * (x - w)^2, with w the warped previous stylised frame
+    and c the per-pixel reliability (1 reliable, 0 occluded)."""
+
+    def __init__(self, warped: Tensor, mask: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("warped", warped.detach().float())
+        self.register_buffer("mask", mask.detach().float().expand_as(self.warped).contiguous())
+
+    def forward(self, image: Tensor) -> Tensor:
+        return (self.mask * (image.float() - self.warped).pow(2)).flatten(1).mean(1)
+
+
+def blend_grams(grams: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    """Several styles at once: a weighted mean of their Gram targets (weights sum to 1)."""
+    total = float(sum(weights))
+    return sum(g * (w / total) for g, w in zip(grams, weights, strict=True))

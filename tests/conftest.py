@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny synthetic images, offline weights, one Ray session for the whole run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Tests never download: the default weights path raises at once instead of fetching.
+os.environ["STYLEBATCH_OFFLINE"] = "1"
+os.environ.pop("STYLEBATCH_WEIGHTS", None)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def synthetic_photo(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
+    """A smooth gradient with a few shapes: enough structure for content features."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 0.5 + 0.5 * np.sin(x / width * 3.1 + seed)
+    g = y / max(height - 1, 1)
+    b = 0.5 + 0.5 * np.cos((x + y) / (width + height) * 6.2)
+    img = np.stack([r, g, b], -1)
+    for _ in range(3):
+        cx, cy, rad = rng.integers(0, width), rng.integers(0, height), rng.integers(4, 12)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < rad**2] = rng.random(3)
+    return Image.fromarray((img * 255).astype(np.uint8), "RGB")
+
+
+def synthetic_style(size: int = 48, seed: int = 1) -> Image.Image:
+    """Diagonal coloured stripes: a strong, easy-to-measure texture."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    stripes = (np.sin((x + y) / 3.0 + seed) > 0).astype(np.float32)
+    img = np.stack([stripes, 0.2 + 0.6 * (1 - stripes), 0.9 * stripes], -1)
+    return Image.fromarray((img * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture
+def photo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    synthetic_photo().save(path)
+    return path
+
+
+@pytest.fixture
+def style_path(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    synthetic_style().save(path)
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED
+
+
+TINY = dict(size=48, steps=8, coarse_steps=4, weights="random", device="cpu", progress_every=2)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole test session (actors are reused across tests)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(
+            address="local",
+            num_cpus=2,
+            num_gpus=0,
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=100 * 1024**2,
+        )
+    yield ray
+    ray.shutdown()
