@@ -6,9 +6,7 @@ import torch
 from torch import Tensor
 
 # RGB <-> YIQ (NTSC); Y is luminance, I and Q carry the colour.
-_RGB2YIQ = torch.tensor(
-    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]]
-)
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
 _YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
 
 

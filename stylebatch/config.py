@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+import tomllib
 
 from .errors import ConfigError
 

@@ -317,7 +317,9 @@ class _Objective:
         return terms
 
 
-def _optimise(x0, objective, cfg, n_steps, done, total_steps, index, n_scales, size, history, callback, start):
+def _optimise(
+    x0, objective, cfg, n_steps, done, total_steps, index, n_scales, size, history, callback, start
+):
     """Run one scale's optimisation; returns (image, final losses, steps done overall)."""
     x = x0.detach().clone().requires_grad_(True)
     terms: dict[str, Tensor] = {}
@@ -358,7 +360,11 @@ def _optimise(x0, objective, cfg, n_steps, done, total_steps, index, n_scales, s
             history.append({"step": done + step, "scale": index, **last})
             checkpoints.append((step, last["total"]))
             if callback is not None:
-                callback(StepInfo(done + step, total_steps, index, n_scales, size, last, time.perf_counter() - start))
+                callback(
+                    StepInfo(
+                        done + step, total_steps, index, n_scales, size, last, time.perf_counter() - start
+                    )
+                )
             if cfg.early_stop > 0 and _converged(checkpoints, cfg):
                 done += step
                 break

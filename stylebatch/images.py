@@ -30,7 +30,9 @@ class Loaded:
     notes: list[str] = field(default_factory=list)  # things the user should know (first frame...)
 
 
-def open_image(source: str | os.PathLike | bytes, max_pixels: int = 80_000_000, name: str | None = None) -> Loaded:
+def open_image(
+    source: str | os.PathLike | bytes, max_pixels: int = 80_000_000, name: str | None = None
+) -> Loaded:
     """Decode an image file (or its bytes) to RGB, EXIF rotation applied, or raise InputError."""
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
     if not isinstance(source, bytes):

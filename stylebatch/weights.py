@@ -61,8 +61,7 @@ def resolve(spec: str | None = None) -> WeightsInfo:
     path = Path(spec).expanduser()
     if not path.is_file():
         raise WeightsError(
-            f"weights file {spec} not found (give a path to a VGG-19 state dict, 'default' "
-            "or 'random')"
+            f"weights file {spec} not found (give a path to a VGG-19 state dict, 'default' or 'random')"
         )
     return WeightsInfo(str(path), f"file:{file_sha256(path)[:16]}", str(path.resolve()))
 
@@ -180,8 +179,7 @@ def verify(path: Path | str | None = None) -> dict[str, str]:
     target = Path(path) if path else default_cache_path()
     if not target.is_file():
         raise WeightsError(
-            f"{target}: no such file"
-            + ("" if path else " (run `stylebatch weights download` first)")
+            f"{target}: no such file" + ("" if path else " (run `stylebatch weights download` first)")
         )
     state = load_state_dict(target)
     check_shapes(state, target)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Iterator
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,7 +26,10 @@ from ..engine import StepInfo
 console = Console(stderr=True)
 
 PipelineOpt = Annotated[
-    str, typer.Option("--pipeline", "-p", help="Preset name (paper, default, fast, hires, video) or a .toml file.")
+    str,
+    typer.Option(
+        "--pipeline", "-p", help="Preset name (paper, default, fast, hires, video) or a .toml file."
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
@@ -56,7 +60,13 @@ def build_config(
 ) -> StyleConfig:
     """Preset, then --set overrides, then the dedicated options (which win)."""
     overrides = parse_set(set_)
-    for key, value in (("size", size), ("steps", steps), ("seed", seed), ("weights", weights_spec), ("device", device)):
+    for key, value in (
+        ("size", size),
+        ("steps", steps),
+        ("seed", seed),
+        ("weights", weights_spec),
+        ("device", device),
+    ):
         if value is not None:
             overrides[key] = value
     cfg = pipelines.load(pipeline, overrides)

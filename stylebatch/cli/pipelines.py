@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from typing import Annotated
 
+import tomllib
 import typer
 
 from .. import config, pipelines

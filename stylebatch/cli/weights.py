@@ -25,7 +25,9 @@ def download() -> None:
 
 @app.command()
 def verify(
-    path: Annotated[Path | None, typer.Argument(help="A weights file (default: the cached download).")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="A weights file (default: the cached download).")
+    ] = None,
 ) -> None:
     """Check a weights file: VGG-19 layer shapes, and torchvision's hash when it is that file.
 
