@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from PIL import Image
 from torch import Tensor
@@ -15,7 +15,7 @@ from . import images, metadata, pipelines
 from .config import StyleConfig
 from .engine import Callback, StyleResult, fit_size, stylize_tensors
 
-ImageLike = Union[str, os.PathLike, Image.Image, Tensor]
+ImageLike = str | os.PathLike | Image.Image | Tensor
 
 
 @dataclass

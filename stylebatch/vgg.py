@@ -48,7 +48,7 @@ class VGGFeatures(nn.Module):
         self.layers = sorted(set(layers), key=LAYER_INDEX.__getitem__)
         last = LAYER_INDEX[self.layers[-1]]
         modules = []
-        for i, module in enumerate(list(features)[: last + 1]):
+        for module in list(features)[: last + 1]:
             if isinstance(module, nn.ReLU):
                 module = nn.ReLU(inplace=False)  # keep pre-ReLU outputs intact
             elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
