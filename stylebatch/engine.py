@@ -23,7 +23,7 @@ from . import color, weights
 from .config import StyleConfig
 from .errors import ConfigError
 from .losses import ContentLoss, StyleLoss, TemporalLoss, blend_grams, gram, tv_loss
-from .vgg import VGGFeatures
+from .vgg import LAYER_INDEX, VGGFeatures, min_side
 
 
 @dataclass
@@ -227,7 +227,15 @@ def stylize_tensors(
     if cfg.color == "histogram":
         styles = [color.match_histogram(s.float(), content[:1].cpu()) for s in styles]
     final_steps = cfg.steps if steps is None else steps
-    levels = scale_sizes(cfg)
+    # coarse levels too small for the deepest VGG layer are skipped; a too-small output is refused
+    smallest = min_side((*cfg.content_layers, *cfg.style_layers))
+    levels = [s for s in scale_sizes(cfg) if min(fit_size(*content.shape[-2:], s)) >= smallest]
+    if not levels:
+        h, w = fit_size(*content.shape[-2:], cfg.size)
+        raise ConfigError(
+            f"output {w}x{h} is too small: VGG-19 up to {max(cfg.style_layers + cfg.content_layers, key=LAYER_INDEX.get)} "
+            f"needs at least {smallest} px on the short side (raise size, or the image is too elongated)"
+        )
     plan = [cfg.coarse_steps] * (len(levels) - 1) + [final_steps]
     total_steps = sum(plan)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -321,7 +329,7 @@ def _optimise(
     x0, objective, cfg, n_steps, done, total_steps, index, n_scales, size, history, callback, start
 ):
     """Run one scale's optimisation; returns (image, final losses, steps done overall)."""
-    x = x0.detach().clone().requires_grad_(True)
+    x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     terms: dict[str, Tensor] = {}
     if cfg.optimizer == "lbfgs":
         opt = torch.optim.LBFGS(

@@ -103,7 +103,7 @@ def load_image(
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
     arr = np.asarray(to_rgb(img), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()
 
 
 def tensor_to_pil(image: Tensor) -> Image.Image:

@@ -28,6 +28,13 @@ LAYER_NAMES: list[str] = _layer_names()
 LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
 
 
+def min_side(layers: list[str] | tuple[str, ...]) -> int:
+    """Smallest image side that still gives the deepest of `layers` at least one pixel."""
+    deepest = max(LAYER_INDEX[name] for name in layers)
+    pools = sum(1 for name in LAYER_NAMES[:deepest] if name.startswith("pool"))
+    return 2**pools
+
+
 def build_features() -> nn.Sequential:
     """An uninitialised copy of torchvision's VGG-19 `features` (no classifier)."""
     return tv_vgg.make_layers(VGG19_CFG, batch_norm=False)

@@ -1,0 +1,131 @@
+"""The engine: one call from tensors and a config to an image and a loss history."""
+
+import pytest
+import torch
+
+from stylebatch import StyleConfig, Temporal, pipelines, stylize_tensors
+from stylebatch.color import keep_luminance
+from stylebatch.engine import scale_sizes
+from stylebatch.errors import ConfigError
+from stylebatch.images import pil_to_tensor
+
+from .conftest import TINY, synthetic_photo, synthetic_style
+
+
+def cfg(pipeline: str = "default", **over) -> StyleConfig:
+    return pipelines.load(pipeline, {**TINY, **over})
+
+
+@pytest.fixture(scope="module")
+def content() -> torch.Tensor:
+    return pil_to_tensor(synthetic_photo(48, 40))
+
+
+@pytest.fixture(scope="module")
+def style() -> torch.Tensor:
+    return pil_to_tensor(synthetic_style(40))
+
+
+def test_result_shape_range_and_history(content, style):
+    seen = []
+    result = stylize_tensors(content, [style], cfg(steps=6, scales=1), callback=seen.append)
+    assert result.image.shape == (1, 3, 40, 48)
+    assert 0 <= result.image.min() and result.image.max() <= 1
+    assert result.steps == 6 and [h["step"] for h in result.history] == [2, 4, 6]
+    assert [s.step for s in seen] == [2, 4, 6] and seen[-1].total_steps == 6
+    assert set(result.losses) == {"total", "content", "style"}
+    assert result.weights == "random:0"
+
+
+def test_optimisation_lowers_style_loss(content, style):
+    start = stylize_tensors(content, [style], cfg(steps=0, scales=1))
+    end = stylize_tensors(content, [style], cfg(steps=12, scales=1))
+    assert end.losses["total"] < start.losses["total"]
+    assert end.losses["style"] < 0.5 * start.losses["style"]
+
+
+def test_same_seed_same_result_and_noise_init_depends_on_seed(content, style):
+    a = stylize_tensors(content, [style], cfg("paper", steps=3, seed=7))
+    b = stylize_tensors(content, [style], cfg("paper", steps=3, seed=7))
+    c = stylize_tensors(content, [style], cfg("paper", steps=3, seed=8))
+    assert torch.equal(a.image, b.image)
+    assert not torch.allclose(a.image, c.image)
+
+
+def test_content_init_with_zero_steps_returns_the_content(content, style):
+    result = stylize_tensors(content, [style], cfg(steps=0, scales=1))
+    assert torch.allclose(result.image, content, atol=1e-6)
+    assert result.losses["content"] < 1e-6
+
+
+def test_coarse_to_fine_sizes_and_steps(content, style):
+    c = cfg(size=64, scales=3, min_scale_size=16, steps=4, coarse_steps=2)
+    assert scale_sizes(c) == [16, 32, 64]
+    result = stylize_tensors(content, [style], c)
+    # the 16 px level would be 13 px high, below the 16 px relu5_1 needs: skipped
+    assert result.sizes == [(27, 32), (53, 64)]
+    assert result.steps == 2 + 4
+
+
+def test_too_small_output_is_refused_clearly(content, style):
+    with pytest.raises(ConfigError, match="at least 16 px"):
+        stylize_tensors(content, [style], cfg(size=12, scales=1))
+
+
+def test_early_stop_ends_a_flat_optimisation(content, style):
+    c = cfg(steps=200, scales=1, early_stop=0.5, early_stop_window=4, progress_every=2)
+    result = stylize_tensors(content, [style], c)
+    assert result.steps < 200
+
+
+def test_adam_with_iterate_averaging_runs(content, style):
+    result = stylize_tensors(content, [style], cfg(optimizer="adam", steps=6, scales=1, lr=0.05))
+    assert result.image.shape == content.shape
+    assert not torch.allclose(result.image, content)
+
+
+def test_style_blend_weights(content, style):
+    flipped = style.flip(-1).roll(3, -2)
+    only_a = stylize_tensors(content, [style, flipped], cfg(steps=4, scales=1), style_weights=[1, 0])
+    plain = stylize_tensors(content, [style], cfg(steps=4, scales=1))
+    assert torch.allclose(only_a.image, plain.image, atol=1e-5)
+    with pytest.raises(ConfigError):
+        stylize_tensors(content, [style, flipped], cfg(steps=1), style_weights=[1])
+
+
+def test_luminance_keeps_the_content_colours(content, style):
+    result = stylize_tensors(content, [style], cfg(steps=4, scales=1, color="luminance"))
+    to_yiq = torch.tensor([[0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]])
+    chroma = lambda im: torch.einsum("ij,bjhw->bihw", to_yiq, im)  # noqa: E731
+    unclipped = ((result.image > 0.01) & (result.image < 0.99)).all(1, keepdim=True).expand(1, 2, -1, -1)
+    assert unclipped.float().mean() > 0.3
+    assert torch.allclose(chroma(result.image)[unclipped], chroma(content)[unclipped], atol=3e-3)
+    assert torch.allclose(keep_luminance(content, content), content, atol=1e-4)
+
+
+def test_histogram_matching_runs(content, style):
+    result = stylize_tensors(content, [style], cfg(steps=2, scales=1, color="histogram"))
+    assert result.image.shape == content.shape
+
+
+def test_temporal_loss_pulls_toward_the_warped_frame(content, style):
+    warped = torch.zeros_like(content)
+    mask = torch.ones_like(content[:, :1])
+    free = stylize_tensors(content, [style], cfg(steps=6, scales=1))
+    tied = stylize_tensors(
+        content, [style], cfg(steps=6, scales=1), temporal=Temporal(warped, mask, weight=1e4)
+    )
+    assert tied.losses["temporal"] >= 0
+    assert tied.image.mean() < free.image.mean()
+
+
+def test_init_image_is_used(content, style):
+    black = torch.zeros_like(content)
+    result = stylize_tensors(content, [style], cfg(steps=0, scales=1), init_image=black)
+    assert result.image.abs().max() == 0
+
+
+def test_batch_of_two_images(content, style):
+    batch = torch.cat([content, content.flip(-1)])
+    result = stylize_tensors(batch, [style], cfg(steps=3, scales=1))
+    assert result.image.shape == (2, 3, 40, 48)
