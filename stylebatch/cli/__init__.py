@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import StylebatchError
 from . import image as _image
@@ -12,8 +13,21 @@ from . import pipelines as _pipelines
 from . import weights as _weights
 from .common import console
 
+
+class _Group(TyperGroup):
+    """Known errors become one red line and their exit code (2 usage, 1 failed work), no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except StylebatchError as exc:
+            console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
     name="stylebatch",
+    cls=_Group,
     help=(
         "Gatys neural style transfer in bulk: images, photo folders, videos, Ray clusters.\n\n"
         "Example: stylebatch image photo.jpg starry_night.jpg -o out.png"
@@ -29,12 +43,9 @@ app.add_typer(_pipelines.app, name="pipelines")
 
 
 def main() -> None:
-    """Console entry point: known errors become one message and an exit code, no traceback."""
+    """Console entry point."""
     try:
         app()
-    except StylebatchError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         sys.exit(130)
