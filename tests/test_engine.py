@@ -129,3 +129,19 @@ def test_batch_of_two_images(content, style):
     batch = torch.cat([content, content.flip(-1)])
     result = stylize_tensors(batch, [style], cfg(steps=3, scales=1))
     assert result.image.shape == (2, 3, 40, 48)
+
+
+def test_python_api_takes_paths_pil_images_and_tensors(photo_path, style_path, tmp_path):
+    from PIL import Image
+
+    from stylebatch import stylize
+
+    result = stylize(str(photo_path), Image.open(style_path), **TINY)
+    assert result.image.size == (48, 36)
+    again = stylize(pil_to_tensor(Image.open(photo_path)), [style_path, style_path], "fast", **TINY)
+    assert again.tensor.shape == (1, 3, 36, 48) and again.config.name == "fast"
+    init = stylize(photo_path, style_path, init=str(style_path), scales=1, **{**TINY, "steps": 0})
+    styled = pil_to_tensor(Image.open(style_path).resize(init.image.size, Image.Resampling.LANCZOS))
+    assert (init.tensor - styled).abs().mean() < 0.05  # zero steps from an init image: that image
+    saved = result.save(tmp_path / "r.webp")
+    assert Image.open(saved).format == "WEBP" and result.sidecar()["pipeline"] == "default"
