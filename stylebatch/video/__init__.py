@@ -1,0 +1,13 @@
+"""Video: frame-by-frame stylisation with temporal consistency (Ruder et al. 2016).
+
+One module per concern: `decode` (split, probe), `flow` (DIS flow, reliability mask, warping),
+`cuts` (scene cuts), `chunks` (chunk plan, cross-fade), `runner` (the temporal loop),
+`workers` (Ray actor), `state` (resume), `encode` (OpenCV + ffmpeg), `metrics` (warp error),
+`report` (JSON + HTML).
+"""
+
+from .api import VideoReport, stylize_video
+from .metrics import WarpError, warp_error
+from .runner import FrameInfo
+
+__all__ = ["FrameInfo", "VideoReport", "WarpError", "stylize_video", "warp_error"]

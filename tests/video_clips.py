@@ -1,0 +1,88 @@
+"""Tiny synthetic clips for the video tests: a camera pan, a moving square, audio, rotation."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+from conftest import synthetic_photo
+
+from stylebatch.video.encode import ffmpeg_exe
+
+
+def pan_frames(n: int = 12, width: int = 64, height: int = 48, step: int = 2) -> np.ndarray:
+    """A camera pan: a window sliding `step` px per frame to the right over a larger photo."""
+    big = np.asarray(synthetic_photo(width + step * n + 8, height + 8, seed=3))
+    return np.stack([big[4 : 4 + height, 4 + step * i : 4 + step * i + width] for i in range(n)])
+
+
+def textured(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Smooth random texture (enough gradient everywhere for optical flow)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (height // 4 + 2, width // 4 + 2, 3), dtype=np.uint8)
+    return cv2.resize(small, (width + 8, height + 8), interpolation=cv2.INTER_CUBIC)[
+        4 : 4 + height, 4 : 4 + width
+    ]
+
+
+def square_frames(n: int = 6, width: int = 64, height: int = 48, side: int = 16, step: int = 3):
+    """A textured square moving `step` px per frame right over a static textured background."""
+    background = textured(width, height, 1)
+    patch = textured(side, side, 2) // 2 + 120
+    frames = []
+    for i in range(n):
+        frame = background.copy()
+        x = 10 + step * i
+        frame[16 : 16 + side, x : x + side] = patch
+        frames.append(frame)
+    return np.stack(frames)
+
+
+def write_clip(
+    frames: np.ndarray, path: Path, fps: float = 12.0, audio: bool = False, rotate: int = 0
+) -> Path:
+    """Write RGB frames with OpenCV (mp4v); optionally mux a sine tone / set display rotation."""
+    h, w = frames.shape[1:3]
+    raw = path.with_name(path.stem + ".raw.mp4")
+    writer = cv2.VideoWriter(str(raw), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    if not audio and not rotate:
+        raw.rename(path)
+        return path
+    exe = ffmpeg_exe()
+    assert exe, "ffmpeg (imageio-ffmpeg) is needed for audio/rotation clips"
+    cmd = [exe, "-hide_banner", "-loglevel", "error", "-y"]
+    if rotate:
+        cmd += ["-display_rotation", str(rotate)]
+    cmd += ["-i", str(raw)]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={len(frames) / fps + 0.5}"]
+        cmd += ["-map", "0:v", "-map", "1:a", "-c:a", "aac", "-shortest"]
+    cmd += ["-c:v", "copy", str(path)]
+    subprocess.run(cmd, check=True)
+    raw.unlink()
+    return path
+
+
+def stream_durations(path: Path) -> dict[str, float]:
+    """Duration of each stream kind by decoding with ffmpeg (`-f null`), from its final `time=`."""
+    exe = ffmpeg_exe()
+    out = {}
+    for kind, sel in (("video", "0:v:0"), ("audio", "0:a:0")):
+        proc = subprocess.run(
+            [exe, "-hide_banner", "-i", str(path), "-map", sel, "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode == 0:
+            import re
+
+            times = re.findall(r"time=(\d+):(\d+):([\d.]+)", proc.stderr)
+            if times:
+                hh, mm, ss = times[-1]
+                out[kind] = int(hh) * 3600 + int(mm) * 60 + float(ss)
+    return out
