@@ -8,8 +8,10 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import StylebatchError
+from . import batch as _batch
 from . import image as _image
 from . import pipelines as _pipelines
+from . import video as _video
 from . import weights as _weights
 from .common import console
 
@@ -40,6 +42,13 @@ app = typer.Typer(
 app.command()(_image.image)
 app.add_typer(_weights.app, name="weights")
 app.add_typer(_pipelines.app, name="pipelines")
+app.command()(_video.video)
+app.add_typer(_video.metrics_app, name="metrics")
+app.command()(_batch.run)
+app.command()(_batch.folder)
+app.command()(_batch.status)
+app.command()(_batch.report)
+app.add_typer(_batch.manifest_app, name="manifest")
 
 
 def main() -> None:

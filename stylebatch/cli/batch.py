@@ -1,0 +1,293 @@
+"""`stylebatch run|folder|status|report` and `stylebatch manifest make`: batch runs on Ray."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .. import manifest as mf
+from .. import report as rp
+from ..config import StyleConfig
+from ..errors import ConfigError
+from ..manifest import Job, RowError
+from .common import (
+    DeviceOpt,
+    PipelineOpt,
+    SeedOpt,
+    SetOpt,
+    SizeOpt,
+    StepsOpt,
+    WeightsOpt,
+    build_config,
+    console,
+    interactive,
+    warn_if_random,
+)
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory: outputs, ledger, report.")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="Worker actors (default: one per GPU, else 1).", min=1)
+]
+GpusOpt = Annotated[
+    float, typer.Option("--gpus-per-worker", help="GPUs per worker; fractions share a GPU.", min=0)
+]
+AddressOpt = Annotated[
+    str | None, typer.Option("--address", help="Join a Ray cluster (else RAY_ADDRESS, else local).")
+]
+SharedFsOpt = Annotated[
+    bool, typer.Option("--shared-fs", help="Every node sees the input paths: send paths, not bytes.")
+]
+NoRetryOpt = Annotated[bool, typer.Option("--no-retry-failed", help="Leave jobs that failed before.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+StylesOpt = Annotated[list[Path], typer.Option("--style", "-s", help="A style image (repeatable).")]
+
+manifest_app = typer.Typer(help="Write manifests.", no_args_is_help=True)
+
+
+class RichReporter:
+    """Overall done/failed/total with ETA and images/hour, plus a line per busy worker."""
+
+    wants_progress = True
+
+    def __init__(self) -> None:
+        self.live = interactive()
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self.live,
+        )
+        self.overall: TaskID | None = None
+        self.workers: dict[str, TaskID] = {}
+        self.done = self.failed = self.total = 0
+        self.t0 = time.perf_counter()
+        self.finished_now = 0
+
+    def begin(self, total: int, done_before: int, to_run: int) -> None:
+        self.total, self.done = total, done_before
+        self.wants_progress = self.live
+        if self.live:
+            self.progress.start()
+            self.overall = self.progress.add_task("[bold]jobs", total=total, completed=done_before, info="")
+        console.print(f"{total} job(s): {done_before} already done, {to_run} to run", highlight=False)
+
+    def worker(self, name: str, info: dict[str, Any] | None) -> None:
+        if not self.live:
+            return
+        if name not in self.workers:
+            self.workers[name] = self.progress.add_task(f"  {name}", total=None, info="idle")
+        task = self.workers[name]
+        if info is None:
+            self.progress.update(task, total=None, completed=0, info="idle")
+            return
+        loss = f"loss {info['loss']:.4g}" if info.get("loss") is not None else ""
+        self.progress.update(
+            task,
+            total=info.get("total") or None,
+            completed=info.get("step", 0),
+            info=f"{info['label']} {loss}",
+        )
+
+    def finished(self, label: str, ok: bool, message: str = "") -> None:
+        self.finished_now += 1
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        rate = self.finished_now / max(time.perf_counter() - self.t0, 1e-9) * 3600
+        info = f"done {self.done} failed {self.failed} · {rate:.0f} images/hour"
+        if self.live and self.overall is not None:
+            self.progress.update(self.overall, completed=self.done + self.failed, info=info)
+            if not ok:
+                self.progress.console.print(f"[red]failed[/] {label}: {message}", highlight=False)
+        else:
+            state = "done" if ok else "FAILED"
+            console.print(
+                f"[{self.done + self.failed}/{self.total}] {state} {label} ({message}) · {info}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    def end(self) -> None:
+        if self.live:
+            self.progress.stop()
+
+
+def _print_summary(run_dir: Path, info: dict[str, Any], summary: Any = None) -> None:
+    table = Table(title=f"run {run_dir}", show_header=False)
+    table.add_row("jobs", str(info["total"]))
+    if summary is not None:
+        table.add_row("done this run", str(summary.done))
+        table.add_row("skipped (already done)", str(summary.skipped))
+        table.add_row("throughput", f"{summary.per_hour:.1f} images/hour ({summary.seconds:.1f} s)")
+    else:
+        table.add_row("throughput", f"{info['images_per_hour']} images/hour")
+    table.add_row("done", str(info["done"]))
+    table.add_row("failed", f"[red]{info['failed']}[/]" if info["failed"] else "0")
+    if info["pending"] or info["running"]:
+        table.add_row("to do", str(info["pending"] + info["running"]))
+    console.print(table)
+    for f in info["failures"]:
+        console.print(f"[red]failed[/] {f['job']}: {f['error']}", highlight=False, soft_wrap=True)
+
+
+def _execute(
+    out: Path,
+    jobs: list[Job],
+    invalid: list[RowError],
+    cfg: StyleConfig,
+    *,
+    workers: int | None,
+    gpus_per_worker: float,
+    address: str | None,
+    shared_fs: bool,
+    skip_invalid: bool,
+    no_retry_failed: bool,
+    quiet: bool,
+) -> None:
+    from ..scheduler import Reporter, RunOptions, prepare, run_batch
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    warn_if_random(cfg)
+    options = RunOptions(
+        workers=workers,
+        gpus_per_worker=gpus_per_worker,
+        address=address,
+        shared_fs=shared_fs,
+        skip_invalid=skip_invalid,
+        retry_failed=not no_retry_failed,
+    )
+    for err in invalid:
+        console.print(f"[yellow]skipped invalid row[/] {err}", highlight=False, soft_wrap=True)
+    entries = prepare(jobs, cfg)
+    summary = run_batch(out, entries, options, cfg, invalid, Reporter() if quiet else RichReporter())
+    info = rp.write_report(out)
+    if not quiet:
+        _print_summary(out, info, summary)
+        console.print(
+            f"report: {info['html']}" + (f", {info['contact_sheet']}" if info["contact_sheet"] else "")
+        )
+    raise typer.Exit(summary.exit_code)
+
+
+def run(
+    manifest: Annotated[Path, typer.Argument(help="A CSV or JSONL manifest.")],
+    out: OutOpt,
+    pipeline: PipelineOpt = "default",
+    set_: SetOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = None,
+    workers: WorkersOpt = None,
+    gpus_per_worker: GpusOpt = 1.0,
+    address: AddressOpt = None,
+    shared_fs: SharedFsOpt = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Run the valid rows; record bad ones as failed.")
+    ] = False,
+    no_retry_failed: NoRetryOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run (or resume) every job of a manifest into a run directory.
+
+    Example: stylebatch run manifests/example.csv --out runs/demo --size 512
+    """
+    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
+    if parsed.duplicates and not quiet:
+        console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
+    _execute(
+        out, parsed.jobs, parsed.errors, cfg, workers=workers, gpus_per_worker=gpus_per_worker,
+        address=address, shared_fs=shared_fs, skip_invalid=skip_invalid,
+        no_retry_failed=no_retry_failed, quiet=quiet,
+    )  # fmt: skip
+
+
+def folder(
+    photos: Annotated[Path, typer.Argument(help="A folder of images (searched recursively).")],
+    styles: StylesOpt,
+    out: OutOpt,
+    pipeline: PipelineOpt = "default",
+    set_: SetOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    seed: SeedOpt = None,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = None,
+    workers: WorkersOpt = None,
+    gpus_per_worker: GpusOpt = 1.0,
+    address: AddressOpt = None,
+    shared_fs: SharedFsOpt = False,
+    no_retry_failed: NoRetryOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Stylise every image under a folder against each style, mirroring the folder in DIR.
+
+    Example: stylebatch folder photos/ --style starry_night.jpg --style wave.jpg --out runs/photos
+    """
+    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    jobs = mf.folder_jobs(photos, styles, cfg, exclude=out)
+    _execute(
+        out, jobs, [], cfg, workers=workers, gpus_per_worker=gpus_per_worker, address=address,
+        shared_fs=shared_fs, skip_invalid=False, no_retry_failed=no_retry_failed, quiet=quiet,
+    )  # fmt: skip
+
+
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+) -> None:
+    """Summarise a run directory: counts, throughput, ETA, failures (also while it runs).
+
+    Example: stylebatch status runs/demo --json
+    """
+    info = rp.status(run_dir)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    _print_summary(run_dir, info)
+    if info["running_now"]:
+        eta = f", ETA {info['eta_s']:.0f} s" if info["eta_s"] is not None else ""
+        console.print(f"running: {len(info['in_flight'])} job(s) in flight{eta}", highlight=False)
+
+
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Write contact_sheet.jpg and report.html for a run and print its summary.
+
+    Example: stylebatch report runs/demo
+    """
+    info = rp.write_report(run_dir)
+    _print_summary(run_dir, info)
+    console.print(f"report: {info['html']}" + (f", {info['contact_sheet']}" if info["contact_sheet"] else ""))
+    raise typer.Exit(1 if info["failed"] else 0)
+
+
+@manifest_app.command("make")
+def make(
+    photos: Annotated[Path, typer.Argument(help="A folder of images (searched recursively).")],
+    styles: StylesOpt,
+    relative_to: Annotated[
+        Path,
+        typer.Option("--relative-to", help="Write paths relative to this folder (where the manifest goes)."),
+    ] = Path("."),
+    fmt: Annotated[str, typer.Option("--format", help="Output image format: png, jpg or webp.")] = "png",
+) -> None:
+    """Print the manifest `stylebatch folder` would run (CSV on stdout).
+
+    Example: stylebatch manifest make photos/ --style starry_night.jpg > photos.csv
+    """
+    cfg = StyleConfig(format=fmt)
+    jobs = mf.folder_jobs(photos, styles, cfg)
+    typer.echo(mf.to_csv(jobs, relative_to.resolve()), nl=False)

@@ -1,0 +1,311 @@
+"""The run directory's SQLite ledger: one row per job, written by the driver as results arrive.
+
+Readers (`stylebatch status`, reports) open it read-only while a run goes on (WAL mode).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import StyleConfig
+from .errors import ConfigError
+from .manifest import Job, RowError
+
+LEDGER_NAME = "ledger.sqlite"
+LOCK_NAME = ".lock"
+STATUSES = ("pending", "running", "done", "failed")
+# settings that change how fast a result comes, not what it is: not part of a job's identity
+RUNTIME_ONLY = ("device", "progress_every", "compile", "name", "description")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'image',
+    source TEXT, row INTEGER,
+    content TEXT, styles TEXT, style_weights TEXT, output TEXT,
+    params TEXT,            -- the job's effective settings (JSON)
+    inputs_hash TEXT,       -- sha256 of content and style files
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,   -- optimisation starts
+    crashes INTEGER NOT NULL DEFAULT 0,    -- workers lost while running it (this run)
+    error TEXT, worker TEXT, node TEXT,
+    started REAL, ended REAL, seconds REAL,
+    losses TEXT, history TEXT,
+    current INTEGER NOT NULL DEFAULT 1,    -- part of the latest run's job list
+    updated REAL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL, ended REAL, config TEXT, options TEXT,
+    total INTEGER, skipped INTEGER, done INTEGER, failed INTEGER, started_jobs INTEGER,
+    interrupted INTEGER DEFAULT 0
+);
+"""
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's contents (cached per path, size and mtime)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FILE_HASHES[key] = h.hexdigest()
+    return _FILE_HASHES[key]
+
+
+def job_params(cfg: StyleConfig) -> dict[str, Any]:
+    """The settings that decide a job's result."""
+    data = cfg.to_dict()
+    for key in RUNTIME_ONLY:
+        data.pop(key, None)
+    return data
+
+
+def job_id(job: Job, cfg: StyleConfig, weights_identity: str) -> tuple[str, str]:
+    """(job id, inputs hash): a hash of the input files' contents, effective settings and weights."""
+    inputs = hashlib.sha256()
+    for path in (job.content, *job.styles):
+        inputs.update(file_hash(path).encode())
+    ident = {
+        "inputs": inputs.hexdigest(),
+        "style_weights": job.style_weights,
+        "params": job_params(cfg),
+        "weights": weights_identity,
+        "output": job.output,
+        "kind": job.kind,
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+    return digest[:20], inputs.hexdigest()
+
+
+def invalid_id(err: RowError) -> str:
+    return "invalid-" + hashlib.sha256(f"{err.source}:{err.row}:{err.raw}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Entry:
+    """A job as the driver needs it: the manifest job, its settings, its ledger id."""
+
+    id: str
+    job: Job
+    cfg: StyleConfig
+
+
+class Ledger:
+    """Read-write access for the driver (one process), or read-only for status and reports."""
+
+    def __init__(self, run_dir: str | os.PathLike, readonly: bool = False) -> None:
+        self.path = Path(run_dir) / LEDGER_NAME
+        if readonly:
+            if not self.path.exists():
+                raise ConfigError(f"{run_dir} is not a run directory (no {LEDGER_NAME})")
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        with self.db:  # commit on success, roll back on error
+            yield self.db
+
+    # -- the driver's side -------------------------------------------------------------------
+
+    def sync(self, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path) -> dict:
+        """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
+        now = time.time()
+        to_run: list[str] = []
+        skipped = 0
+        with self.tx() as db:
+            db.execute("UPDATE jobs SET current = 0")
+            for e in entries:
+                row = db.execute("SELECT status FROM jobs WHERE id = ?", (e.id,)).fetchone()
+                if row is None:
+                    job = e.job
+                    db.execute(
+                        "INSERT INTO jobs (id, kind, source, row, content, styles, style_weights, output,"
+                        " params, inputs_hash, status, updated) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
+                        (
+                            e.id, job.kind, job.source, job.row, str(job.content),
+                            json.dumps([str(s) for s in job.styles]),
+                            json.dumps(job.style_weights), job.output,
+                            json.dumps(job_params(e.cfg), default=str), e.id, now,
+                        ),
+                    )  # fmt: skip
+                    to_run.append(e.id)
+                    continue
+                status = row["status"]
+                redo = (
+                    status in ("pending", "running")
+                    or (status == "failed" and retry_failed)
+                    or (status == "done" and not (out_dir / e.job.output).exists())
+                )
+                if redo:
+                    db.execute(
+                        "UPDATE jobs SET status='pending', crashes=0, current=1, updated=? WHERE id=?",
+                        (now, e.id),
+                    )
+                    to_run.append(e.id)
+                else:
+                    db.execute("UPDATE jobs SET current=1 WHERE id=?", (e.id,))
+                    skipped += status == "done"
+            for err in invalid:
+                db.execute(
+                    "INSERT INTO jobs (id, kind, source, row, status, error, current, updated, ended)"
+                    " VALUES (?, 'invalid', ?, ?, 'failed', ?, 1, ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET status='failed', error=excluded.error, current=1,"
+                    " updated=excluded.updated",
+                    (
+                        invalid_id(err),
+                        err.source,
+                        err.row,
+                        f"invalid row: {err.field}: {err.problem}",
+                        now,
+                        now,
+                    ),
+                )
+        return {"run": to_run, "skipped": skipped}
+
+    def start_run(self, config: dict, options: dict) -> int:
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs (started, config, options) VALUES (?, ?, ?)",
+                (time.time(), json.dumps(config, default=str), json.dumps(options, default=str)),
+            )
+        return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, **counts: Any) -> None:
+        cols = ", ".join(f"{k} = ?" for k in counts)
+        with self.tx() as db:
+            db.execute(
+                f"UPDATE runs SET ended = ?, {cols} WHERE id = ?", (time.time(), *counts.values(), run_id)
+            )
+
+    def mark_running(self, job_id_: str, worker: str) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE jobs SET status='running', worker=?, started=?, ended=NULL, updated=? WHERE id=?",
+                (worker, time.time(), time.time(), job_id_),
+            )
+
+    def mark_done(self, job_id_: str, result: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE jobs SET status='done', error=NULL, attempts=attempts+1, worker=?, node=?,"
+                " started=?, ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
+                (
+                    result.get("worker"), result.get("node"), result.get("started"), result.get("ended"),
+                    result.get("seconds"), json.dumps(result.get("losses")),
+                    json.dumps(result.get("history")), time.time(), job_id_,
+                ),
+            )  # fmt: skip
+
+    def mark_failed(self, job_id_: str, error: str, attempted: bool = True, **fields: Any) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE jobs SET status='failed', error=?, attempts=attempts+?, worker=COALESCE(?, worker),"
+                " node=COALESCE(?, node), ended=?, updated=? WHERE id=?",
+                (
+                    error,
+                    int(attempted),
+                    fields.get("worker"),
+                    fields.get("node"),
+                    time.time(),
+                    time.time(),
+                    job_id_,
+                ),
+            )
+
+    def mark_crashed(self, job_id_: str) -> int:
+        """A worker died while running this job: count it, back to pending. Returns crashes so far."""
+        with self.tx() as db:
+            db.execute(
+                "UPDATE jobs SET status='pending', attempts=attempts+1, crashes=crashes+1, updated=? WHERE id=?",
+                (time.time(), job_id_),
+            )
+            return int(db.execute("SELECT crashes FROM jobs WHERE id=?", (job_id_,)).fetchone()[0])
+
+    def mark_pending(self, ids: list[str]) -> None:
+        with self.tx() as db:
+            db.executemany(
+                "UPDATE jobs SET status='pending', updated=? WHERE id=?", [(time.time(), i) for i in ids]
+            )
+
+    # -- readers -------------------------------------------------------------------------------
+
+    def jobs(self, current_only: bool = True) -> list[dict[str, Any]]:
+        query = (
+            "SELECT * FROM jobs"
+            + (" WHERE current = 1" if current_only else "")
+            + " ORDER BY source, row, output"
+        )
+        out = []
+        for row in self.db.execute(query):
+            d = dict(row)
+            for key in ("styles", "style_weights", "params", "losses", "history"):
+                d[key] = json.loads(d[key]) if d.get(key) else None
+            out.append(d)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for row in self.db.execute("SELECT status, COUNT(*) FROM jobs WHERE current = 1 GROUP BY status"):
+            counts[row[0]] = row[1]
+        return counts
+
+    def last_run(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return dict(row) if row else None
+
+
+class RunLock:
+    """An exclusive `flock` on RUN_DIR/.lock: a second run on the same directory is refused."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.path = Path(run_dir) / LOCK_NAME
+        self.fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 100).decode(errors="replace").strip()
+            os.close(fd)
+            raise ConfigError(
+                f"another stylebatch run is using {self.path.parent} ({holder or 'pid unknown'}); "
+                "wait for it to finish or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,426 @@
+"""Manifests (CSV / JSONL) and photo folders turned into validated jobs.
+
+A row names a `content` file, one or more `style` files (`;`-separated in CSV, a list in
+JSONL) with optional `style_weights`, an optional `output` (relative to the run's output
+directory) and per-row overrides of any pipeline setting. Every bad row is reported at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from PIL import Image
+
+from .config import StyleConfig, _check_key, apply_overrides
+from .errors import ConfigError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+BASE_COLUMNS = ("content", "style", "style_weights", "output")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a content file against one style (or a blend), to one output."""
+
+    content: Path  # absolute
+    styles: tuple[Path, ...]  # absolute
+    output: str  # relative to the run directory, POSIX separators
+    style_weights: tuple[float, ...] | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()  # sorted (key, value) pairs
+    source: str = ""  # manifest file or folder
+    row: int = 0  # line of the manifest (CSV: header is line 1), 0 for folder mode
+
+    @property
+    def kind(self) -> str:
+        return "video" if self.content.suffix.lower() in VIDEO_EXTENSIONS else "image"
+
+    @property
+    def label(self) -> str:
+        return f"{self.content.name} x {'+'.join(s.name for s in self.styles)}"
+
+    def config(self, base: StyleConfig) -> StyleConfig:
+        return apply_overrides(base, dict(self.overrides)) if self.overrides else base
+
+    def identity_key(self) -> tuple:
+        return (self.content, self.styles, self.style_weights, self.output, self.overrides)
+
+
+@dataclass(frozen=True)
+class RowError:
+    source: str
+    row: int
+    field: str
+    problem: str
+    raw: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.source}, line {self.row}" if self.row else self.source
+        return f"{where}, {self.field}: {self.problem}"
+
+
+@dataclass
+class Parsed:
+    jobs: list[Job] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    duplicates: int = 0
+    empty: int = 0
+    fatal: bool = False  # a file-level problem (header, no rows): --skip-invalid cannot help
+
+
+class ManifestError(ConfigError):
+    """A manifest with bad rows; the message lists every one of them."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  {e}" for e in errors)
+        super().__init__(
+            f"{len(errors)} problem(s) in the manifest (nothing was run; --skip-invalid runs the "
+            f"valid rows):\n{lines}"
+        )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"manifest {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"manifest {path} is a directory (for a photo folder use `stylebatch folder`)"
+        ) from None
+    try:
+        return data.decode("utf-8-sig")  # a BOM is dropped
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"manifest {path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip() for h in header]
+    line = reader.line_num
+    for values in reader:
+        start, line = line + 1, reader.line_num
+        if not any(v.strip() for v in values):
+            yield start, {}
+            continue
+        if len(values) > len(header):
+            yield start, RowError(str(path), start, "row", f"{len(values)} fields for {len(header)} columns")
+            continue
+        row = {k: v.strip() for k, v in zip(header, values, strict=False) if k}
+        yield start, {k: v for k, v in row.items() if v != ""}
+
+
+def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            yield number, {}
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, RowError(str(path), number, "row", f"not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(row, dict):
+            yield number, RowError(str(path), number, "row", "expected a JSON object")
+            continue
+        yield number, {k: v for k, v in row.items() if v is not None and v != ""}
+
+
+def _split(value: Any, sep: str = ";") -> list[Any]:
+    if isinstance(value, list):
+        return value
+    return [v.strip() for v in str(value).split(sep) if v.strip()]
+
+
+def safe_output(text: str) -> str | None:
+    """`text` as a normalised relative POSIX path inside the output directory, or None if it leaves it."""
+    if not text or text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
+        return None
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    if any(p == ".." for p in parts) or not parts:
+        return None
+    clean = [p for p in parts if p != "."]
+    return "/".join(clean) if clean else None
+
+
+def default_output(content: Path, styles: tuple[Path, ...], base: Path | None, fmt: str) -> str:
+    """`sub/photo__style.png`: the content's place under `base` (when inside it) plus the style names."""
+    rel = content.name
+    if base is not None:
+        try:
+            rel = content.relative_to(base).as_posix()
+        except ValueError:
+            pass
+    stem = rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
+    tag = "+".join(re.sub(r"[^\w.-]+", "_", s.stem) for s in styles)
+    ext = content.suffix.lower() if content.suffix.lower() in VIDEO_EXTENSIONS else f".{fmt}"
+    if ext == ".jpeg":
+        ext = ".jpg"
+    return f"{stem}__{tag}{ext}"
+
+
+def _row_job(
+    path: Path, number: int, row: dict[str, Any], base_cfg: StyleConfig, errors: list[RowError]
+) -> Job | None:
+    before = len(errors)
+    src = str(path)
+
+    def bad(field_: str, problem: str) -> None:
+        errors.append(RowError(src, number, field_, problem, json.dumps(row, default=str)))
+
+    folder = path.parent
+    for key in ("content", "style"):
+        if key not in row:
+            bad(key, "missing (required)")
+    overrides: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in BASE_COLUMNS:
+            continue
+        try:
+            overrides[key] = _check_key(key, value)
+        except ConfigError as exc:
+            problem = str(exc)
+            bad(key, "unknown column; " + problem if problem.startswith("unknown setting") else problem)
+    cfg = base_cfg
+    if overrides and len(errors) == before:
+        try:
+            cfg = apply_overrides(base_cfg, overrides)
+        except ConfigError as exc:
+            bad("overrides", str(exc))
+
+    def resolve(field_: str, value: Any) -> Path | None:
+        if not isinstance(value, str) or not value:
+            bad(field_, f"expected a path, got {value!r}")
+            return None
+        p = Path(value).expanduser()
+        p = p if p.is_absolute() else folder / p
+        p = Path(os.path.abspath(p))
+        if not p.exists():
+            bad(field_, f"file not found: {p}")
+        elif p.is_dir():
+            bad(field_, f"is a directory, not a file: {p}")
+        return p
+
+    content = resolve("content", row["content"]) if "content" in row else None
+    styles: list[Path | None] = [resolve("style", s) for s in _split(row.get("style", ""))]
+    if "style" in row and not styles:
+        bad("style", "no style file given")
+    weights: tuple[float, ...] | None = None
+    if "style_weights" in row:
+        try:
+            weights = tuple(float(w) for w in _split(row["style_weights"]))
+        except (TypeError, ValueError):
+            bad("style_weights", f"expected numbers separated by ';', got {row['style_weights']!r}")
+        else:
+            if len(weights) != len(styles):
+                bad("style_weights", f"{len(weights)} weight(s) for {len(styles)} style(s)")
+            elif any(w < 0 for w in weights) or sum(weights) <= 0:
+                bad("style_weights", "weights must be non-negative and not all zero")
+    output = None
+    if "output" in row:
+        output = safe_output(str(row["output"]))
+        if output is None:
+            bad("output", f"{row['output']!r} leaves the output directory (use a relative path without ..)")
+        else:
+            suffix = PurePosixPath(output).suffix.lower()
+            is_video = content is not None and content.suffix.lower() in VIDEO_EXTENSIONS
+            allowed = VIDEO_EXTENSIONS if is_video else IMAGE_OUTPUTS
+            if suffix not in allowed:
+                bad("output", f"extension {suffix or '(none)'!r} is not one of {', '.join(allowed)}")
+    if len(errors) > before or content is None:
+        return None
+    style_paths = tuple(s for s in styles if s is not None)
+    output = output or default_output(content, style_paths, folder, cfg.format)
+    return Job(
+        content=content,
+        styles=style_paths,
+        output=output,
+        style_weights=weights,
+        overrides=tuple(sorted(overrides.items(), key=lambda kv: kv[0])),
+        source=src,
+        row=number,
+    )
+
+
+def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parsed:
+    """Read a CSV or JSONL manifest: valid jobs (duplicates collapsed) and every bad row."""
+    path = Path(os.path.abspath(path))
+    base_cfg = base_cfg or StyleConfig()
+    text = _read_text(path)
+    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson") or (
+        path.suffix.lower() != ".csv" and text.lstrip().startswith("{")
+    )
+    out = Parsed()
+    rows = _jsonl_rows(path, text) if is_jsonl else _csv_rows(path, text)
+    if not is_jsonl:
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
+        header = [h.strip() for h in header]
+        missing = [c for c in ("content", "style") if c not in header]
+        if missing:
+            out.errors.append(
+                RowError(
+                    str(path),
+                    1,
+                    "header",
+                    f"missing column(s) {', '.join(missing)} (found: {', '.join(header) or 'nothing'})",
+                )
+            )
+            out.fatal = True
+            return out
+        unknown = [h for h in header if h and h not in BASE_COLUMNS]
+        for name in unknown:
+            try:
+                _check_key(name, "0")
+            except ConfigError as exc:
+                if str(exc).startswith("unknown setting"):
+                    out.errors.append(RowError(str(path), 1, name, f"unknown column; {exc}"))
+            except Exception:  # a known key whose probe value has the wrong type: fine
+                pass
+        if out.errors:
+            out.fatal = True
+            return out
+    seen: dict[tuple, Job] = {}
+    by_output: dict[str, Job] = {}
+    for number, row in rows:
+        if isinstance(row, RowError):
+            out.errors.append(row)
+            continue
+        if not row:
+            out.empty += 1
+            continue
+        job = _row_job(path, number, row, base_cfg, out.errors)
+        if job is None:
+            continue
+        key = job.identity_key()
+        if key in seen:
+            out.duplicates += 1
+            continue
+        other = by_output.get(job.output)
+        if other is not None:
+            out.errors.append(
+                RowError(str(path), number, "output", f"{job.output} is also the output of line {other.row}")
+            )
+            continue
+        seen[key] = by_output[job.output] = job
+        out.jobs.append(job)
+    if not out.jobs and not out.errors:
+        out.errors.append(RowError(str(path), 0, "manifest", "no rows"))
+        out.fatal = True
+    return out
+
+
+def load(path: str | os.PathLike, base_cfg: StyleConfig, skip_invalid: bool = False) -> Parsed:
+    """`parse`, raising ManifestError listing every bad row unless `skip_invalid`."""
+    parsed = parse(path, base_cfg)
+    if parsed.errors and (not skip_invalid or parsed.fatal):
+        raise ManifestError(parsed.errors)
+    return parsed
+
+
+# -- photo folders ---------------------------------------------------------------------------
+
+
+def is_image(path: Path) -> bool:
+    """Decided by content: Pillow recognises the header (the extension does not matter)."""
+    try:
+        with Image.open(path) as img:
+            img.size  # noqa: B018 - header parsed
+        return True
+    except Exception:
+        return False
+
+
+def scan_folder(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """Every image under `root`, recursively, sorted; symlinks followed only inside the tree."""
+    root = Path(os.path.abspath(root))
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder")
+    real_root = root.resolve()
+    skip = Path(exclude).resolve() if exclude else None
+    found: list[Path] = []
+    seen_dirs: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = Path(dirpath).resolve()
+        if real in seen_dirs or not real.is_relative_to(real_root) or (skip and real.is_relative_to(skip)):
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith(".") or not path.resolve().is_relative_to(real_root):
+                continue
+            if path.suffix.lower() in VIDEO_EXTENSIONS or path.name.endswith(".json"):
+                continue
+            if path.is_file() and is_image(path):
+                found.append(path)
+    return found
+
+
+def folder_jobs(
+    root: str | os.PathLike,
+    styles: list[Path],
+    base_cfg: StyleConfig,
+    exclude: str | os.PathLike | None = None,
+) -> list[Job]:
+    """Each image of the folder against each style, outputs mirroring the folder structure."""
+    root = Path(os.path.abspath(root))
+    style_paths = [Path(os.path.abspath(s)) for s in styles]
+    for s in style_paths:
+        if not s.is_file():
+            raise ConfigError(f"style image {s} not found")
+    jobs = []
+    for content in scan_folder(root, exclude):
+        for style in style_paths:
+            out = default_output(content, (style,), root, base_cfg.format)
+            jobs.append(Job(content=content, styles=(style,), output=out, source=str(root)))
+    if not jobs:
+        raise ConfigError(f"no images found under {root}")
+    return jobs
+
+
+def to_csv(jobs: list[Job], relative_to: Path) -> str:
+    """The manifest equivalent to `jobs`, paths relative to `relative_to` where possible."""
+
+    def rel(p: Path) -> str:
+        try:
+            return os.path.relpath(p, relative_to)
+        except ValueError:
+            return str(p)
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["content", "style", "output"])
+    for job in jobs:
+        writer.writerow([rel(job.content), ";".join(rel(s) for s in job.styles), job.output])
+    return buf.getvalue()
+
+
+__all__ = [
+    "Job",
+    "ManifestError",
+    "Parsed",
+    "RowError",
+    "folder_jobs",
+    "is_image",
+    "load",
+    "parse",
+    "scan_folder",
+    "to_csv",
+]

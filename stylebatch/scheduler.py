@@ -1,0 +1,417 @@
+"""The batch driver: jobs to Ray workers through a `ray.wait` loop, results into the ledger.
+
+Per-job errors fail that job only; a dead worker is replaced and its job requeued (bounded);
+Ctrl-C puts in-flight jobs back to pending so the next run resumes them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import cluster, images, weights
+from .config import StyleConfig
+from .errors import StylebatchError
+from .ledger import Entry, Ledger, RunLock, job_id
+from .manifest import Job, RowError
+
+MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
+IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
+POLL_SECONDS = 0.5  # how often progress is polled from busy workers
+# Test-only hook: a job whose content file name contains this variable's value makes its worker
+# exit hard on attempt 1 ("always:NAME": on every attempt; several: comma-separated).
+TEST_CRASH_ENV = "STYLEBATCH_TEST_CRASH_WORKER"
+
+
+@dataclass
+class RunOptions:
+    """How a batch run uses the cluster (the style settings live in StyleConfig)."""
+
+    workers: int | None = None  # default: one per GPU (by gpus_per_worker), else 1 on CPU
+    gpus_per_worker: float = 1.0
+    address: str | None = None  # join a cluster (else RAY_ADDRESS, else an embedded local Ray)
+    shared_fs: bool = False  # inputs are visible to every node by path: do not ship bytes
+    skip_invalid: bool = False
+    retry_failed: bool = True
+
+
+@dataclass
+class RunSummary:
+    total: int = 0  # jobs of this run (including skipped and invalid)
+    done: int = 0  # finished in this run
+    skipped: int = 0  # already done by an earlier run
+    failed: int = 0  # failed jobs of the run as the ledger has them now
+    started: int = 0  # optimisations started in this run
+    seconds: float = 0.0
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    grams_computed: int = 0
+
+    @property
+    def per_hour(self) -> float:
+        return self.done / self.seconds * 3600 if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.interrupted else 0
+
+
+class Reporter:
+    """Progress sink; the CLI's rich display overrides these. All no-ops here."""
+
+    wants_progress = False
+
+    def begin(self, total: int, done_before: int, to_run: int) -> None: ...
+
+    def worker(self, name: str, info: dict[str, Any] | None) -> None: ...
+
+    def finished(self, label: str, ok: bool, message: str = "") -> None: ...
+
+    def end(self) -> None: ...
+
+
+def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
+    """Each job's effective settings and ledger id (hash of inputs, settings and weights)."""
+    entries = []
+    for job in jobs:
+        cfg = job.config(base_cfg)
+        ident, _ = job_id(job, cfg, weights.resolve(cfg.weights).identity)
+        entries.append(Entry(ident, job, cfg))
+    return entries
+
+
+# -- the worker pool (kept per driver process, so repeated runs find VGG-19 warm) --------------
+
+
+@dataclass
+class _Worker:
+    name: str
+    handle: Any
+    refs: list = field(default_factory=list)  # in-flight job refs, oldest first (runs first)
+
+
+_POOL: list[_Worker] = []
+_POOL_KEY: tuple | None = None
+_SERIAL = 0
+
+
+def _pool_size(ray, options: RunOptions, cfg: StyleConfig) -> tuple[int, float, float, int | None]:
+    """(workers, GPUs each, CPUs each, torch threads each)."""
+    res = ray.cluster_resources()
+    gpus = res.get("GPU", 0) if cfg.device != "cpu" else 0
+    if gpus and options.gpus_per_worker > 0:
+        n = options.workers or max(1, int(gpus // options.gpus_per_worker))
+        return n, options.gpus_per_worker, 1, None
+    cpus = max(1.0, res.get("CPU", 1))
+    n = options.workers or 1
+    return n, 0, min(1.0, cpus / n), max(1, int(cpus // n))
+
+
+def _new_worker(spec: tuple) -> _Worker:
+    from .workers import make_worker
+
+    global _SERIAL
+    _SERIAL += 1
+    name = f"w{_SERIAL}"
+    _, gpus, cpus, threads = spec
+    return _Worker(name, make_worker(name, gpus, cpus, threads))
+
+
+def _get_pool(ray, options: RunOptions, cfg: StyleConfig) -> list[_Worker]:
+    global _POOL, _POOL_KEY
+    spec = _pool_size(ray, options, cfg)
+    key = (ray.get_runtime_context().get_job_id(), spec[1:])
+    if key != _POOL_KEY:
+        release_workers()
+        _POOL_KEY = key
+    alive = []
+    if _POOL:
+        pings = [w.handle.ping.remote() for w in _POOL]
+        for w, ref in zip(_POOL, pings, strict=True):
+            try:
+                ray.get(ref, timeout=60)
+                alive.append(w)
+            except Exception:
+                pass
+    _POOL = alive
+    while len(_POOL) < spec[0]:
+        _POOL.append(_new_worker(spec))
+    for w in _POOL:
+        w.refs = []
+    return _POOL[: spec[0]]
+
+
+def release_workers() -> None:
+    """Kill this process's worker actors (they otherwise live as long as the Ray session)."""
+    global _POOL, _POOL_KEY
+    if _POOL:
+        import ray
+
+        for w in _POOL:
+            try:
+                ray.kill(w.handle)
+            except Exception:
+                pass
+    _POOL, _POOL_KEY = [], None
+
+
+def worker_stats() -> dict[str, dict[str, int]]:
+    """Style-cache counters of the live workers (for tests and diagnostics)."""
+    import ray
+
+    return {w.name: ray.get(w.handle.stats.remote()) for w in _POOL}
+
+
+# -- a run -------------------------------------------------------------------------------------
+
+
+def run_batch(
+    run_dir: str | os.PathLike,
+    entries: list[Entry],
+    options: RunOptions,
+    base_cfg: StyleConfig,
+    invalid: list[RowError] | None = None,
+    reporter: Reporter | None = None,
+) -> RunSummary:
+    """Run (or resume) every job into `run_dir`; returns the summary. Holds the run's lock."""
+    run_dir = Path(run_dir)
+    reporter = reporter or Reporter()
+    with RunLock(run_dir):
+        ledger = Ledger(run_dir)
+        try:
+            return _run(ledger, run_dir, entries, options, base_cfg, invalid or [], reporter)
+        finally:
+            ledger.close()
+
+
+def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunSummary:
+    t0 = time.perf_counter()
+    plan = ledger.sync(entries, invalid, options.retry_failed, run_dir)
+    run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
+    summary = RunSummary(total=len(entries) + len(invalid), skipped=plan["skipped"])
+    by_id = {e.id: e for e in entries}
+    todo = [by_id[i] for i in plan["run"]]
+    images_todo = [e for e in todo if e.job.kind == "image"]
+    videos_todo = [e for e in todo if e.job.kind == "video"]
+    reporter.begin(summary.total, ledger.counts()["done"], len(todo))
+    try:
+        if images_todo:
+            _run_images(ledger, run_dir, images_todo, options, base_cfg, reporter, summary)
+        for entry in videos_todo:
+            _run_video(ledger, run_dir, entry, options, reporter, summary)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:
+        summary.seconds = time.perf_counter() - t0
+        counts = ledger.counts()
+        summary.failed = counts["failed"]
+        summary.failures = [(_label(j), j["error"] or "") for j in ledger.jobs() if j["status"] == "failed"]
+        ledger.end_run(
+            run_id,
+            total=summary.total,
+            skipped=summary.skipped,
+            done=summary.done,
+            failed=summary.failed,
+            started_jobs=summary.started,
+            interrupted=int(summary.interrupted),
+        )
+        reporter.end()
+    return summary
+
+
+def _label(row: dict[str, Any]) -> str:
+    if row["kind"] == "invalid":
+        return f"{row['source']} line {row['row']}"
+    return row["output"] or row["id"]
+
+
+def _job_payload(entry: Entry, attempt: int) -> dict[str, Any]:
+    job = entry.job
+    hooks = [h for h in os.environ.get(TEST_CRASH_ENV, "").split(",") if h]
+    crash = next((h for h in hooks if h.removeprefix("always:") in job.content.name), None)
+    return {
+        "id": entry.id,
+        "label": job.label,
+        "content": str(job.content),
+        "styles": [str(s) for s in job.styles],
+        "style_weights": list(job.style_weights) if job.style_weights else None,
+        "output": job.output,
+        "row": {"source": job.source, "line": job.row},
+        "cfg": entry.cfg,
+        "attempt": attempt,
+        "test_crash": crash,
+    }
+
+
+def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> None:
+    ray = cluster.connect(options.address)
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
+
+    died = (RayActorError, WorkerCrashedError)
+    spec = _pool_size(ray, options, base_cfg)
+    pool = _get_pool(ray, options, base_cfg)
+    queue: deque[Entry] = deque(todo)
+    crashes: Counter[str] = Counter()
+    inflight: dict[Any, tuple[Entry, _Worker]] = {}
+    # inputs go through the object store once per distinct file, dropped once no job needs them
+    remaining = Counter(p for e in todo for p in (e.job.content, *e.job.styles))
+    refs: dict[Path, Any] = {}
+
+    def shipped(path: Path) -> Any:
+        if options.shared_fs:
+            return str(path)
+        if path not in refs:
+            try:
+                refs[path] = ray.put(path.read_bytes())
+            except OSError as exc:
+                return exc
+        return refs[path]
+
+    def release(entry: Entry) -> None:
+        for p in (entry.job.content, *entry.job.styles):
+            remaining[p] -= 1
+            if remaining[p] <= 0:
+                refs.pop(p, None)
+
+    def dispatch(w: _Worker) -> None:
+        while queue and len(w.refs) < IN_FLIGHT_PER_WORKER:
+            entry = queue.popleft()
+            inputs = [shipped(p) for p in (entry.job.content, *entry.job.styles)]
+            bad = next((x for x in inputs if isinstance(x, OSError)), None)
+            if bad is not None:
+                ledger.mark_failed(entry.id, f"cannot read input: {bad}", attempted=False)
+                release(entry)
+                reporter.finished(entry.job.label, False, str(bad))
+                continue
+            ledger.mark_running(entry.id, w.name)
+            ref = w.handle.run.remote(_job_payload(entry, crashes[entry.id] + 1), *inputs)
+            w.refs.append(ref)
+            inflight[ref] = (entry, w)
+            summary.started += 1
+
+    def worker_died(w: _Worker, exc: BaseException) -> None:
+        for i, ref in enumerate(w.refs):
+            entry, _ = inflight.pop(ref)
+            if i == 0:  # actor calls run in order: the oldest was the one running
+                crashes[entry.id] += 1
+                n = ledger.mark_crashed(entry.id)
+                if crashes[entry.id] >= MAX_ATTEMPTS:
+                    msg = f"the worker died {n} times while running this job (last: {type(exc).__name__})"
+                    ledger.mark_failed(entry.id, msg, attempted=False)
+                    release(entry)
+                    reporter.finished(entry.job.label, False, msg)
+                    continue
+            else:
+                ledger.mark_pending([entry.id])
+            queue.appendleft(entry)
+        reporter.worker(w.name, None)
+        index = pool.index(w)
+        try:
+            ray.kill(w.handle)
+        except Exception:
+            pass
+        pool[index] = _POOL[_POOL.index(w)] = _new_worker(spec)
+
+    progress: dict[str, Any] = {}
+    try:
+        while queue or inflight:
+            for w in pool:
+                dispatch(w)
+            if not inflight:
+                break
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_SECONDS)
+            for ref in ready:
+                if ref not in inflight:
+                    continue  # already handled with its dead worker
+                entry, w = inflight[ref]
+                try:
+                    result = ray.get(ref)
+                except died as exc:
+                    worker_died(w, exc)
+                    continue
+                except RayTaskError as exc:
+                    result = {"error": f"{type(exc.cause).__name__}: {exc.cause}", "worker": w.name}
+                inflight.pop(ref)
+                w.refs.remove(ref)
+                release(entry)
+                _store(ledger, run_dir, entry, result, reporter, summary)
+                reporter.worker(w.name, None)
+            if reporter.wants_progress:
+                for w in pool:
+                    ref = progress.get(w.name)
+                    if ref is not None:
+                        try:
+                            reporter.worker(w.name, ray.get(ref, timeout=0))
+                        except GetTimeoutError:
+                            continue
+                        except Exception:
+                            pass
+                    progress[w.name] = w.handle.progress.remote() if w.refs else None
+    except KeyboardInterrupt:
+        ledger.mark_pending([e.id for e, _ in inflight.values()])
+        release_workers()  # stops the optimisations in flight
+        raise
+    summary.grams_computed = sum(s["grams_computed"] for s in worker_stats().values())
+
+
+def _store(ledger, run_dir, entry: Entry, result: dict, reporter: Reporter, summary: RunSummary) -> None:
+    label = entry.job.label
+    if "error" in result:
+        ledger.mark_failed(entry.id, result["error"], worker=result.get("worker"), node=result.get("node"))
+        reporter.finished(label, False, result["error"])
+        return
+    try:
+        images.save_image(result["data"], run_dir / entry.job.output, result["sidecar"])
+    except OSError as exc:
+        ledger.mark_failed(entry.id, f"cannot write {entry.job.output}: {exc}")
+        reporter.finished(label, False, str(exc))
+        return
+    ledger.mark_done(entry.id, result)
+    summary.done += 1
+    reporter.finished(label, True, f"{result['seconds']:.1f} s")
+
+
+def _run_video(ledger, run_dir: Path, entry: Entry, options: RunOptions, reporter, summary) -> None:
+    """A video row: handed to `stylebatch.video.stylize_video` after the image jobs."""
+    job = entry.job
+    ledger.mark_running(entry.id, "driver")
+    summary.started += 1
+    try:
+        from .video import stylize_video
+    except ImportError as exc:
+        msg = f"video jobs need stylebatch.video.stylize_video, which is not available here ({exc})"
+        ledger.mark_failed(entry.id, msg)
+        reporter.finished(job.label, False, msg)
+        return
+    started = time.time()
+    try:
+        stylize_video(
+            job.content,
+            list(job.styles),
+            run_dir / job.output,
+            entry.cfg,
+            run_dir=run_dir / "video" / entry.id,
+            style_weights=list(job.style_weights) if job.style_weights else None,
+            workers=options.workers,
+            address=options.address,
+        )
+    except StylebatchError as exc:
+        ledger.mark_failed(entry.id, str(exc))
+        reporter.finished(job.label, False, str(exc))
+        return
+    except Exception as exc:  # a bug or an unexpected library error: still this job's failure
+        msg = f"{type(exc).__name__}: {exc}"
+        ledger.mark_failed(entry.id, msg)
+        reporter.finished(job.label, False, msg)
+        return
+    ended = time.time()
+    ledger.mark_done(
+        entry.id, {"worker": "driver", "started": started, "ended": ended, "seconds": ended - started}
+    )
+    summary.done += 1
+    reporter.finished(job.label, True, f"{ended - started:.1f} s")

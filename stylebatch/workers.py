@@ -1,0 +1,162 @@
+"""Long-lived Ray actors that stylise images: VGG-19 stays warm, style Grams are cached.
+
+Each actor runs one job at a time (the `compute` concurrency group) and answers `progress()`
+from a second group while it works, so the driver can poll it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import ray
+
+from . import api, images, metadata
+from .config import StyleConfig
+from .engine import StepInfo, get_extractor, pick_device
+
+
+class CountingCache(dict):
+    """The style-target cache, counting misses (Gram computations) and hits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.computed = 0
+        self.hits = 0
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.computed += 1
+        super().__setitem__(key, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        self.hits += 1
+        return super().__getitem__(key)
+
+
+def _oom_types() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.cuda.OutOfMemoryError, MemoryError)
+
+
+@ray.remote(concurrency_groups={"compute": 1, "poll": 1})
+class StyleWorker:
+    """One per GPU (or per `--workers` on CPU); holds VGG-19 and a style cache for its life."""
+
+    def __init__(self, name: str, threads: int | None = None) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = name
+        self.node = socket.gethostname()
+        self.cache = CountingCache()
+        self.current: dict[str, Any] | None = None
+        self.jobs_done = 0
+
+    @ray.method(concurrency_group="poll")
+    def ping(self) -> dict[str, Any]:
+        return {"name": self.name, "node": self.node, "pid": os.getpid()}
+
+    @ray.method(concurrency_group="poll")
+    def progress(self) -> dict[str, Any] | None:
+        """The job running now: {'job', 'step', 'total', 'loss'}; None when idle."""
+        return dict(self.current) if self.current else None
+
+    @ray.method(concurrency_group="poll")
+    def stats(self) -> dict[str, int]:
+        return {"grams_computed": self.cache.computed, "cache_hits": self.cache.hits, "jobs": self.jobs_done}
+
+    @ray.method(concurrency_group="compute")
+    def warm(self, cfg: StyleConfig) -> str:
+        """Load VGG-19 now (the engine keeps it per process) so the first job is not slower."""
+        get_extractor(cfg, pick_device(cfg.device))
+        return self.name
+
+    @ray.method(concurrency_group="compute")
+    def run(self, job: dict[str, Any], content: bytes | str, *styles: bytes | str) -> dict[str, Any]:
+        """Stylise one job. Inputs are bytes (object store) or paths (shared filesystem).
+
+        Returns the encoded image and what the ledger records; a job-level problem comes back
+        as {'error': message} so the worker lives on.
+        """
+        cfg: StyleConfig = job["cfg"]
+        started = time.time()
+        self.current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
+        crash = job.get("test_crash")
+        if crash and (crash.startswith("always:") or job["attempt"] == 1):
+            os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
+
+        def callback(info: StepInfo) -> None:
+            self.current = {
+                **self.current,
+                "step": info.step,
+                "total": info.total_steps,
+                "loss": info.losses.get("total"),
+            }
+
+        base = {"worker": self.name, "node": self.node, "started": started}
+        try:
+            content_img = images.open_image(content, cfg.max_pixels, name=job["content"]).image
+            style_imgs = [
+                images.open_image(s, cfg.max_pixels, name=n).image
+                for s, n in zip(styles, job["styles"], strict=True)
+            ]
+            result = api.stylize(
+                content_img,
+                style_imgs,
+                cfg,
+                style_weights=job["style_weights"],
+                callback=callback,
+                cache=self.cache,
+            )
+            sidecar = metadata.sidecar(
+                cfg,
+                inputs={
+                    "content": job["content"],
+                    "styles": job["styles"],
+                    "style_weights": job["style_weights"] or [1.0] * len(styles),
+                },
+                result=result.result,
+                weights_identity=result.result.weights,
+                extra={"job_id": job["id"], "manifest_row": job["row"]},
+            )
+            fmt = images.format_for(job["output"])
+            data = images.encode(result.image, fmt, cfg.quality)
+        except _oom_types() as exc:
+            self._free()
+            return {**base, "ended": time.time(), "error": f"out of memory at size {cfg.size} px ({exc}); "
+                    "try a smaller --size or fewer scales"}  # fmt: skip
+        except Exception as exc:
+            msg = str(exc) if hasattr(exc, "exit_code") else f"{type(exc).__name__}: {exc}"
+            return {**base, "ended": time.time(), "error": msg}
+        finally:
+            self.current = None
+        self.jobs_done += 1
+        r = result.result
+        return {
+            **base,
+            "ended": time.time(),
+            "data": data,
+            "sidecar": sidecar,
+            "losses": r.losses,
+            "history": r.history,
+            "seconds": r.seconds,
+            "steps": r.steps,
+            "grams_computed": self.cache.computed,
+        }
+
+    def _free(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def make_worker(
+    name: str, num_gpus: float, num_cpus: float = 1, threads: int | None = None
+) -> ray.actor.ActorHandle:
+    """Start one worker actor; with GPUs its `device="auto"` picks the GPU Ray assigned."""
+    return StyleWorker.options(num_gpus=num_gpus, num_cpus=num_cpus, max_restarts=0).remote(name, threads)
