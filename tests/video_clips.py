@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import synthetic_photo
+import pytest
+import torch
 
 from stylebatch.video.encode import ffmpeg_exe
+
+from .conftest import synthetic_photo
 
 
 def pan_frames(n: int = 12, width: int = 64, height: int = 48, step: int = 2) -> np.ndarray:
@@ -43,17 +47,38 @@ def square_frames(n: int = 6, width: int = 64, height: int = 48, side: int = 16,
 def write_clip(
     frames: np.ndarray, path: Path, fps: float = 12.0, audio: bool = False, rotate: int = 0
 ) -> Path:
-    """Write RGB frames with OpenCV (mp4v); optionally mux a sine tone / set display rotation."""
+    """Write RGB frames with OpenCV (mp4v); optionally mux a sine tone / set display rotation.
+
+    Odd sizes go through ffmpeg (libx264 4:4:4): OpenCV's mp4v writer crops them to even.
+    """
     h, w = frames.shape[1:3]
+    exe = ffmpeg_exe()
     raw = path.with_name(path.stem + ".raw.mp4")
-    writer = cv2.VideoWriter(str(raw), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for f in frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
+    if w % 2 or h % 2:
+        assert exe, "ffmpeg (imageio-ffmpeg) is needed for odd-size clips"
+        cmd = [exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"]
+        cmd += [
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv444p",
+            str(raw),
+        ]
+        subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(), check=True)
+    else:
+        writer = cv2.VideoWriter(str(raw), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
     if not audio and not rotate:
         raw.rename(path)
         return path
-    exe = ffmpeg_exe()
     assert exe, "ffmpeg (imageio-ffmpeg) is needed for audio/rotation clips"
     cmd = [exe, "-hide_banner", "-loglevel", "error", "-y"]
     if rotate:
@@ -79,10 +104,27 @@ def stream_durations(path: Path) -> dict[str, float]:
             text=True,
         )
         if proc.returncode == 0:
-            import re
-
             times = re.findall(r"time=(\d+):(\d+):([\d.]+)", proc.stderr)
             if times:
                 hh, mm, ss = times[-1]
                 out[kind] = int(hh) * 3600 + int(mm) * 60 + float(ss)
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: on a shared 2-core machine more threads only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(**overrides):
+    """The `video` pipeline at test size with random weights and a handful of steps."""
+    from stylebatch import pipelines
+
+    settings = {"size": 48, "scales": 1, "weights": "random", "device": "cpu", "progress_every": 2}
+    settings.update({"video.frame_steps": 2, "video.first_frame_steps": 4})
+    settings.update(overrides)
+    return pipelines.load("video", settings)

@@ -40,7 +40,7 @@ class VideoReport:
     shots: list[tuple[int, int]]
     chunks: list[tuple[int, int, int]]  # (first, start, end) per chunk
     seams: list[int]
-    computed: int  # frames stylised in this call (warm-up frames included)
+    computed: int  # output frames stylised in this call (a chunk's extra warm-up frames not counted)
     resumed: int  # frames taken from an earlier, interrupted run
     seconds: float
     audio: str

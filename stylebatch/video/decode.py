@@ -89,7 +89,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             if ok:
                 if not count:
                     height, width = frame.shape[:2]
-                stamps.append(ts)
+                stamps.append((count, ts))
             else:
                 corrupt.append(count)
             count += 1
@@ -101,17 +101,23 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(os.fspath(path), count, fps, width, height, rotation, variable, header_frames, corrupt)
 
 
-def _average_rate(stamps: list[float], header_fps: float) -> tuple[float, bool]:
-    """Average frame rate from decode timestamps; falls back to the header for tiny clips."""
-    deltas = np.diff(np.asarray(stamps, dtype=np.float64))
-    deltas = deltas[deltas > 0]
-    if len(deltas) >= 2:
-        mean = float(deltas.mean())
-        variable = float(deltas.std()) / mean > VFR_TOLERANCE
-        fps = 1000.0 / mean
-        if not variable and header_fps > 0 and abs(fps - header_fps) / header_fps < 0.01:
-            fps = header_fps  # exact rational rate (e.g. 29.97) instead of timestamp rounding
-        return fps, variable
+def _average_rate(stamps: list[tuple[int, float]], header_fps: float) -> tuple[float, bool]:
+    """Average frame rate from (frame index, decode timestamp) pairs; header rate for tiny clips.
+
+    Per-frame durations are divided by the index step, so a corrupt (skipped) frame does not
+    look like a variable rate.
+    """
+    if len(stamps) >= 3:
+        index = np.asarray([i for i, _ in stamps], dtype=np.float64)
+        ms = np.asarray([t for _, t in stamps], dtype=np.float64)
+        span = ms[-1] - ms[0]
+        if span > 0:
+            durations = np.diff(ms) / np.diff(index)
+            fps = float(1000.0 * (index[-1] - index[0]) / span)
+            variable = float(durations.std()) / float(durations.mean()) > VFR_TOLERANCE
+            if not variable and header_fps > 0 and abs(fps - header_fps) / header_fps < 0.01:
+                fps = header_fps  # the exact rational rate (29.97...) instead of rounded stamps
+            return fps, variable
     return (header_fps if header_fps > 0 else 25.0), False
 
 
