@@ -118,6 +118,8 @@ def stylize_video(
     """
     began = time.perf_counter()
     src, out, run_dir = Path(src), Path(out), Path(run_dir)
+    if isinstance(styles, (str, os.PathLike)):
+        styles = [styles]
     notes: list[str] = []
     style_ts = _style_tensors(styles, cfg)
     info = decode.probe(src)
@@ -151,7 +153,7 @@ def stylize_video(
             callback(frame_info)
 
     try:
-        if n_workers == 1 and not address:
+        if (n_workers == 1 or len(plan) == 1) and not address:  # one chunk: Ray would only add start-up
             stylizer = FrameStylizer(style_ts, cfg, style_weights)
             for chunk in plan:
                 for _ in run_chunk(frames, chunk, stylizer, state, n, on_frame):

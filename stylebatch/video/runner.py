@@ -70,7 +70,9 @@ class FrameStylizer:
         """Start a new chain, optionally from a saved stylised frame (uint8 RGB) on resume."""
         self.previous = None if previous is None else previous.astype(np.float32) / 255.0
 
-    def frame(self, content: np.ndarray, flow_mask: tuple[np.ndarray, np.ndarray] | None = None):
+    def frame(
+        self, content: np.ndarray, flow_mask: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, dict[str, float], float]:
         """Stylise one frame (uint8 RGB). Returns (uint8 RGB, losses, seconds).
 
         No previous frame (a chain start) or mode `independent`: a first frame from content.
