@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -152,3 +153,20 @@ def test_cli_rejects_bad_temporal_mode(tmp_path, style_path):
         ],
     )
     assert result.exit_code == 2
+
+
+@needs_ffmpeg
+def test_variable_rate_input_becomes_constant_rate_at_its_average(tmp_path, style_path):
+    raw = write_clip(pan_frames(18), tmp_path / "cfr.mp4", fps=12.0)
+    clip = tmp_path / "vfr.mp4"
+    # 12 frames at 12 fps, then 6 frames at 6 fps: 2 s in all
+    setpts = "setpts='if(lt(N,12),N/12,(N-12)/6+1)/TB'"
+    cmd = [encode.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(raw), "-vf", setpts]
+    subprocess.run([*cmd, "-fps_mode", "vfr", "-c:v", "libx264", str(clip)], check=True)
+    info = decode.probe(clip)
+    assert info.variable_rate and info.frames == 18
+    cfg = tiny_config(**{"video.temporal": "independent", "video.first_frame_steps": 0})
+    report = stylize_video(clip, [style_path], tmp_path / "out.mp4", cfg, run_dir=tmp_path / "run")
+    assert any("variable frame rate" in note for note in report.notes)
+    assert report.frames == 18 and report.fps == pytest.approx(info.fps)
+    assert stream_durations(report.output)["video"] == pytest.approx(18 / info.fps, abs=0.1)

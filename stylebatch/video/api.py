@@ -195,7 +195,11 @@ def stylize_video(
         pair_errors=result.pairs, pair_frames=result.frames, seam_summary=seam_summary, notes=notes,
     )  # fmt: skip
     data = {
-        **{k: v for k, v in asdict(report_data).items() if k not in ("pair_errors", "pair_frames")},
+        **{
+            k: v
+            for k, v in asdict(report_data).items()
+            if k not in ("pair_errors", "pair_frames", "report_json", "report_html")
+        },
         "input": str(src),
         "temporal": cfg.video.temporal,
         "cuts": [s for s, _ in shots[1:]],

@@ -81,7 +81,7 @@ def warp_error(originals: np.ndarray, output: np.ndarray, shots=None, preset: st
 
 def seam_summary(result: WarpError, seam_frames: Sequence[int], overlap: int) -> dict:
     """Mean E_pair at pairs touching a seam's cross-fade band vs everywhere else."""
-    band = {t for s in seam_frames for t in range(max(0, s - overlap - 1), s + 1)}
+    band = {t for s in seam_frames for t in range(max(0, s - overlap - 1), s)}  # pairs touching a blend
     at = [e for t, e in zip(result.frames, result.pairs, strict=True) if t in band]
     rest = [e for t, e in zip(result.frames, result.pairs, strict=True) if t not in band]
     return {

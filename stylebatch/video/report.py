@@ -66,11 +66,18 @@ def write(run_dir: str | os.PathLike, data: dict[str, Any]) -> tuple[Path, Path]
         if not isinstance(v, (dict, list))
     )
     seam = data.get("seam_summary") or {}
+    if seam.get("seam_mean") is not None:
+        seam_text = (
+            f"Pairs at chunk seams (red, dashed): mean E_pair {seam['seam_mean']:.5f} "
+            f"vs {seam['other_mean']:.5f} elsewhere."
+        )
+    else:
+        seam_text = "One chunk per shot: no seams."
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylebatch video report</title>
 <style>body{{font-family:sans-serif;margin:2em}} th{{text-align:left;padding-right:1em}}</style></head><body>
 <h1>{html.escape(str(data.get("output", "")))}</h1>
 <p>Warping error (Lai et al. 2018) of the output: <b>{we["mean"]:.5f}</b>; the input's own: {floor["mean"]:.5f}.
-Seams (red, dashed): mean E_pair {seam.get("seam_mean")} vs {seam.get("other_mean")} elsewhere.</p>
+{seam_text}</p>
 {svg}
 <p><span style="color:#1f77b4">blue: stylised output</span>, <span style="color:#2ca02c">green: input video</span>,
 grey dotted: scene cuts.</p>
