@@ -111,14 +111,16 @@ def _pool_size(ray, options: RunOptions, cfg: StyleConfig) -> tuple[int, float, 
     return n, 0, min(1.0, cpus / n), max(1, int(cpus // n))
 
 
-def _new_worker(spec: tuple) -> _Worker:
+def _new_worker(spec: tuple, cfg: StyleConfig) -> _Worker:
     from .workers import make_worker
 
     global _SERIAL
     _SERIAL += 1
     name = f"w{_SERIAL}"
     _, gpus, cpus, threads = spec
-    return _Worker(name, make_worker(name, gpus, cpus, threads))
+    handle = make_worker(name, gpus, cpus, threads)
+    handle.warm.remote(cfg)  # loads VGG-19 while the driver ships the first inputs
+    return _Worker(name, handle)
 
 
 def _get_pool(ray, options: RunOptions, cfg: StyleConfig) -> list[_Worker]:
@@ -139,7 +141,7 @@ def _get_pool(ray, options: RunOptions, cfg: StyleConfig) -> list[_Worker]:
                 pass
     _POOL = alive
     while len(_POOL) < spec[0]:
-        _POOL.append(_new_worker(spec))
+        _POOL.append(_new_worker(spec, cfg))
     for w in _POOL:
         w.refs = []
     return _POOL[: spec[0]]
@@ -201,6 +203,8 @@ def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunS
     try:
         if images_todo:
             _run_images(ledger, run_dir, images_todo, options, base_cfg, reporter, summary)
+            if videos_todo:
+                release_workers()  # the video layer starts its own actors: free the resources
         for entry in videos_todo:
             _run_video(ledger, run_dir, entry, options, reporter, summary)
     except KeyboardInterrupt:
@@ -315,7 +319,7 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
             ray.kill(w.handle)
         except Exception:
             pass
-        pool[index] = _POOL[_POOL.index(w)] = _new_worker(spec)
+        pool[index] = _POOL[_POOL.index(w)] = _new_worker(spec, base_cfg)
 
     progress: dict[str, Any] = {}
     try:

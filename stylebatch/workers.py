@@ -15,7 +15,8 @@ import ray
 
 from . import api, images, metadata
 from .config import StyleConfig
-from .engine import StepInfo, get_extractor, pick_device
+from .engine import Callback, StepInfo, get_extractor, pick_device
+from .errors import StylebatchError
 
 
 class CountingCache(dict):
@@ -35,10 +36,73 @@ class CountingCache(dict):
         return super().__getitem__(key)
 
 
-def _oom_types() -> tuple[type[BaseException], ...]:
+def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return (torch.cuda.OutOfMemoryError, MemoryError)
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def run_job(
+    job: dict[str, Any],
+    content: bytes | str,
+    styles: list[bytes | str],
+    cache: dict | None = None,
+    callback: Callback | None = None,
+) -> dict[str, Any]:
+    """Decode the inputs, stylise, encode the result. Inputs are bytes or (shared-fs) paths.
+
+    Returns the encoded image, its sidecar and what the ledger records; a job-level problem
+    (bad image, bad settings, out of memory) comes back as {'error': message}, never raised.
+    """
+    cfg: StyleConfig = job["cfg"]
+    started = time.time()
+    try:
+        content_img = images.open_image(content, cfg.max_pixels, name=job["content"]).image
+        style_imgs = [
+            images.open_image(s, cfg.max_pixels, name=n).image
+            for s, n in zip(styles, job["styles"], strict=True)
+        ]
+        out = api.stylize(
+            content_img, style_imgs, cfg, style_weights=job["style_weights"], callback=callback, cache=cache
+        )
+        inputs = {
+            "content": job["content"],
+            "styles": job["styles"],
+            "style_weights": job["style_weights"] or [1.0] * len(styles),
+        }
+        extra = {"job_id": job["id"], "manifest_row": job["row"]}
+        sidecar = metadata.sidecar(
+            cfg, inputs=inputs, result=out.result, weights_identity=out.result.weights, extra=extra
+        )
+        data = images.encode(out.image, images.format_for(job["output"]), cfg.quality)
+    except Exception as exc:
+        if _is_oom(exc):
+            _free_cuda()
+            msg = f"out of memory at size {cfg.size} px ({exc}); try a smaller --size or --set scales=1"
+        else:
+            msg = str(exc) if isinstance(exc, StylebatchError) else f"{type(exc).__name__}: {exc}"
+        return {"started": started, "ended": time.time(), "error": msg}
+    r = out.result
+    return {
+        "started": started,
+        "ended": time.time(),
+        "data": data,
+        "sidecar": sidecar,
+        "losses": r.losses,
+        "history": r.history,
+        "seconds": r.seconds,
+        "steps": r.steps,
+    }
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 @ray.remote(concurrency_groups={"compute": 1, "poll": 1})
@@ -77,82 +141,22 @@ class StyleWorker:
 
     @ray.method(concurrency_group="compute")
     def run(self, job: dict[str, Any], content: bytes | str, *styles: bytes | str) -> dict[str, Any]:
-        """Stylise one job. Inputs are bytes (object store) or paths (shared filesystem).
-
-        Returns the encoded image and what the ledger records; a job-level problem comes back
-        as {'error': message} so the worker lives on.
-        """
-        cfg: StyleConfig = job["cfg"]
-        started = time.time()
-        self.current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
+        """Stylise one job (see `run_job`); `progress()` follows it meanwhile."""
         crash = job.get("test_crash")
         if crash and (crash.startswith("always:") or job["attempt"] == 1):
             os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
+        self.current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
 
-        def callback(info: StepInfo) -> None:
-            self.current = {
-                **self.current,
-                "step": info.step,
-                "total": info.total_steps,
-                "loss": info.losses.get("total"),
-            }
+        def on_step(info: StepInfo) -> None:
+            self.current = {**self.current, "step": info.step, "total": info.total_steps,
+                            "loss": info.losses.get("total")}  # fmt: skip
 
-        base = {"worker": self.name, "node": self.node, "started": started}
         try:
-            content_img = images.open_image(content, cfg.max_pixels, name=job["content"]).image
-            style_imgs = [
-                images.open_image(s, cfg.max_pixels, name=n).image
-                for s, n in zip(styles, job["styles"], strict=True)
-            ]
-            result = api.stylize(
-                content_img,
-                style_imgs,
-                cfg,
-                style_weights=job["style_weights"],
-                callback=callback,
-                cache=self.cache,
-            )
-            sidecar = metadata.sidecar(
-                cfg,
-                inputs={
-                    "content": job["content"],
-                    "styles": job["styles"],
-                    "style_weights": job["style_weights"] or [1.0] * len(styles),
-                },
-                result=result.result,
-                weights_identity=result.result.weights,
-                extra={"job_id": job["id"], "manifest_row": job["row"]},
-            )
-            fmt = images.format_for(job["output"])
-            data = images.encode(result.image, fmt, cfg.quality)
-        except _oom_types() as exc:
-            self._free()
-            return {**base, "ended": time.time(), "error": f"out of memory at size {cfg.size} px ({exc}); "
-                    "try a smaller --size or fewer scales"}  # fmt: skip
-        except Exception as exc:
-            msg = str(exc) if hasattr(exc, "exit_code") else f"{type(exc).__name__}: {exc}"
-            return {**base, "ended": time.time(), "error": msg}
+            result = run_job(job, content, list(styles), self.cache, on_step)
         finally:
             self.current = None
-        self.jobs_done += 1
-        r = result.result
-        return {
-            **base,
-            "ended": time.time(),
-            "data": data,
-            "sidecar": sidecar,
-            "losses": r.losses,
-            "history": r.history,
-            "seconds": r.seconds,
-            "steps": r.steps,
-            "grams_computed": self.cache.computed,
-        }
-
-    def _free(self) -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        self.jobs_done += "error" not in result
+        return {**result, "worker": self.name, "node": self.node, "grams_computed": self.cache.computed}
 
 
 def make_worker(

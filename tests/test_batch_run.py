@@ -192,3 +192,47 @@ def test_video_rows_use_the_video_hook(tmp_path: Path, monkeypatch: pytest.Monke
     result = invoke("run", manifest, "--out", tmp_path / "out2")
     assert result.exit_code == 1
     assert "video jobs need stylebatch.video" in ledger_rows(tmp_path / "out2")["clip__s.mp4"]["error"]
+
+
+class Recorder(scheduler.Reporter):
+    wants_progress = True
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+        self.finished_labels: list[tuple[str, bool]] = []
+
+    def worker(self, name, info) -> None:
+        if info:
+            self.seen.append(info)
+
+    def finished(self, label, ok, message="") -> None:
+        self.finished_labels.append((label, ok))
+
+
+def test_progress_is_polled_from_busy_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stylebatch import manifest as mf
+    from stylebatch.config import StyleConfig
+
+    images(tmp_path, "a.png")
+    monkeypatch.setattr(scheduler, "POLL_SECONDS", 0.05)
+    cfg = StyleConfig(size=32, steps=15, scales=1, weights="random", device="cpu", progress_every=1)
+    jobs = [mf.Job(tmp_path / "a.png", (tmp_path / "s.png",), "a.png")]
+    recorder = Recorder()
+    options = scheduler.RunOptions(workers=1)
+    summary = scheduler.run_batch(
+        tmp_path / "out", scheduler.prepare(jobs, cfg), options, cfg, reporter=recorder
+    )
+    assert summary.exit_code == 0 and summary.done == 1 and summary.per_hour > 0
+    assert recorder.finished_labels == [("a.png x s.png", True)]
+    assert recorder.seen and all(i["label"] == "a.png x s.png" for i in recorder.seen)
+    assert max(i["step"] for i in recorder.seen) > 0 and recorder.seen[-1]["total"] == 15
+
+
+def test_plain_log_lines_when_not_a_terminal(tmp_path: Path) -> None:
+    images(tmp_path, "a.png")
+    (tmp_path / "m.csv").write_text("content,style\na.png,s.png\n")
+    result = CliRunner().invoke(
+        app, ["run", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"), *FAST[:-1]]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[1/1] done a.png x s.png" in result.output and "report:" in result.output

@@ -119,6 +119,8 @@ class RichReporter:
 
     def end(self) -> None:
         if self.live:
+            for task in self.workers.values():  # a last, stale poll must not linger on screen
+                self.progress.remove_task(task)
             self.progress.stop()
 
 
