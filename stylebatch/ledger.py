@@ -304,6 +304,21 @@ class RunLock:
         self.fd = fd
         return self
 
+    @staticmethod
+    def held(run_dir: str | os.PathLike) -> bool:
+        """Whether a run holds the lock now (a driver killed with -9 no longer does)."""
+        path = Path(run_dir) / LOCK_NAME
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a shared lock we may have taken
+        return False
+
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)

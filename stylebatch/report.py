@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from .ledger import Ledger
+from .ledger import Ledger, RunLock
 
 THUMB = 160  # contact-sheet and HTML thumbnail side, pixels
 SHEET_NAME = "contact_sheet.jpg"
@@ -43,7 +43,7 @@ def status(run_dir: str | os.PathLike) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "total": total,
         **counts,
-        "running_now": bool(run and run["ended"] is None),
+        "running_now": RunLock.held(run_dir),
         "done_this_run": len(finished),
         "elapsed_s": round(elapsed, 1),
         "images_per_hour": round(per_hour, 1),

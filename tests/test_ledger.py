@@ -69,3 +69,9 @@ def test_lock_refuses_second_run(tmp_path: Path) -> None:
                 pass
     with RunLock(tmp_path):  # released
         pass
+    assert not RunLock.held(tmp_path)
+
+
+def test_lock_held_is_seen_by_readers(tmp_path: Path) -> None:
+    with RunLock(tmp_path):
+        assert RunLock.held(tmp_path)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from stylebatch import report, workers
 from stylebatch.config import StyleConfig
-from stylebatch.ledger import Entry, Ledger, job_id
+from stylebatch.ledger import Entry, Ledger, RunLock, job_id
 from stylebatch.manifest import Job
 
 from .conftest import synthetic_photo, synthetic_style
@@ -42,7 +42,8 @@ def run_dir(tmp_path: Path) -> Path:
     ledger.mark_failed(entries[1].id, "a.png: not an image")
     ledger.mark_running(entries[2].id, "w1")
     ledger.db.execute("BEGIN IMMEDIATE")  # the driver is mid-transaction: readers still work (WAL)
-    yield run
+    with RunLock(run):
+        yield run
     ledger.db.rollback()
     ledger.close()
 
@@ -50,8 +51,9 @@ def run_dir(tmp_path: Path) -> Path:
 def test_status_and_report_while_running(run_dir: Path) -> None:
     info = report.status(run_dir)
     assert (info["total"], info["done"], info["failed"], info["running"]) == (3, 1, 1, 1)
-    assert info["running_now"] and info["failures"] == [{"job": "a1.png", "error": "a.png: not an image"}]
+    assert info["failures"] == [{"job": "a1.png", "error": "a.png: not an image"}]
     json.dumps(info)
+    assert report.status(run_dir)["running_now"] is True
     out = report.write_report(run_dir)
     with Image.open(out["contact_sheet"]) as sheet:
         assert sheet.size[1] >= 3 * report.THUMB  # one row per job: content | style | result
