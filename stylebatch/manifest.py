@@ -112,7 +112,7 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | Row
         header = next(reader)
     except StopIteration:
         return
-    header = [h.strip() for h in header]
+    header = [h.strip().lower() for h in header]
     line = reader.line_num
     for values in reader:
         start, line = line + 1, reader.line_num
@@ -270,7 +270,7 @@ def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parse
     rows = _jsonl_rows(path, text) if is_jsonl else _csv_rows(path, text)
     if not is_jsonl:
         header = next(csv.reader(io.StringIO(text, newline="")), [])
-        header = [h.strip() for h in header]
+        header = [h.strip().lower() for h in header]
         missing = [c for c in ("content", "style") if c not in header]
         if missing:
             out.errors.append(

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import cluster, images, weights
 from .config import StyleConfig
-from .errors import StylebatchError
+from .errors import ConfigError, StylebatchError
 from .ledger import Entry, Ledger, RunLock, job_id
 from .manifest import Job, RowError
 
@@ -105,6 +105,11 @@ def _pool_size(ray, options: RunOptions, cfg: StyleConfig) -> tuple[int, float, 
     gpus = res.get("GPU", 0) if cfg.device != "cpu" else 0
     if gpus and options.gpus_per_worker > 0:
         n = options.workers or max(1, int(gpus // options.gpus_per_worker))
+        if n * options.gpus_per_worker > gpus + 1e-9:  # the extra actors would never start
+            raise ConfigError(
+                f"--workers {n} x --gpus-per-worker {options.gpus_per_worker} needs "
+                f"{n * options.gpus_per_worker:g} GPUs; the cluster has {gpus:g}"
+            )
         return n, options.gpus_per_worker, 1, None
     cpus = max(1.0, res.get("CPU", 1))
     n = options.workers or 1

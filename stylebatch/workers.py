@@ -112,8 +112,8 @@ class StyleWorker:
     def __init__(self, name: str, threads: int | None = None) -> None:
         import torch
 
-        if threads:
-            torch.set_num_threads(threads)
+        if threads:  # the driver's share of the cluster's CPUs, capped at this node's
+            torch.set_num_threads(max(1, min(threads, os.cpu_count() or threads)))
         self.name = name
         self.node = socket.gethostname()
         self.cache = CountingCache()

@@ -236,3 +236,25 @@ def test_plain_log_lines_when_not_a_terminal(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "[1/1] done a.png x s.png" in result.output and "report:" in result.output
+
+
+def test_pool_size_from_cluster_resources() -> None:
+    from stylebatch.config import StyleConfig
+    from stylebatch.errors import ConfigError
+
+    def fake(resources):
+        return types.SimpleNamespace(cluster_resources=lambda: resources)
+
+    cfg = StyleConfig()
+    gpu = fake({"CPU": 16.0, "GPU": 2.0})
+    assert scheduler._pool_size(gpu, scheduler.RunOptions(), cfg) == (2, 1.0, 1, None)
+    assert scheduler._pool_size(gpu, scheduler.RunOptions(gpus_per_worker=0.5), cfg)[:2] == (4, 0.5)
+    with pytest.raises(ConfigError, match="needs 3 GPUs"):
+        scheduler._pool_size(gpu, scheduler.RunOptions(workers=3), cfg)
+    assert scheduler._pool_size(gpu, scheduler.RunOptions(workers=3), cfg.replace(device="cpu")) == (
+        3,
+        0,
+        1.0,
+        5,
+    )
+    assert scheduler._pool_size(fake({"CPU": 2.0}), scheduler.RunOptions(workers=4), cfg) == (4, 0, 0.5, 1)

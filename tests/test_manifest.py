@@ -35,7 +35,7 @@ def write(path: Path, text: str, encoding: str = "utf-8", newline: str = "\n") -
 
 def test_csv_bom_crlf_multiple_styles_and_overrides(files: Path) -> None:
     text = (
-        "content,style,style_weights,output,size,steps\n"
+        "Content,Style,style_weights,output,size,steps\n"
         "img/a.png,s1.png,,,,\n"
         "img/b é.png,s1.png;s2.png,0.7;0.3,blend/b.jpg,40,5\n"
         ",,,,,\n"  # an empty row: skipped
