@@ -77,6 +77,7 @@ class StyleConfig:
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
     channels_last: str = "auto"  # auto (on CUDA) | on | off
     compile: bool = False  # torch.compile the feature extractor
+    cuda_graphs: bool = False  # CUDA: torch.compile with CUDA graphs ("reduce-overhead"); ignored off CUDA
     progress_every: int = 10  # read losses back (a host sync) every N steps
     max_pixels: int = 80_000_000  # decompression-bomb limit for inputs
     # output

@@ -37,6 +37,9 @@ class StepInfo:
     size: tuple[int, int]  # (height, width) being optimised
     losses: dict[str, float]  # total, content, style, tv, temporal (summed over the batch)
     elapsed: float
+    # the current result [B, 3, H, W] on the device (the EMA for Adam), not a copy: clone to keep
+    image: Tensor | None = None
+    per_image: list[float] | None = None  # total loss of each image of the batch
 
 
 @dataclass
@@ -58,6 +61,8 @@ class StyleResult:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     device: str = "cpu"
     weights: str = ""
+    per_image: list[dict[str, float]] = field(default_factory=list)  # final losses of each image
+    per_image_history: list[list[dict[str, float]]] = field(default_factory=list)
 
 
 Callback = Callable[[StepInfo], None]
@@ -91,15 +96,16 @@ def get_extractor(cfg: StyleConfig, device: torch.device) -> nn.Module:
     info = weights.resolve(cfg.weights)
     layers = sorted(set(cfg.content_layers) | set(cfg.style_layers))
     cl = use_channels_last(cfg, device)
-    key = (info.identity, tuple(layers), cfg.pooling, str(device), cl, cfg.compile)
+    mode = compile_mode(cfg, device)
+    key = (info.identity, tuple(layers), cfg.pooling, str(device), cl, mode)
     if key not in _EXTRACTORS:
         model = VGGFeatures(weights.load_features(info), layers, cfg.pooling).to(device)
         if cl:
             model = model.to(memory_format=torch.channels_last)
         if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-        if cfg.compile:
-            model = _try_compile(model)
+            torch.backends.cudnn.benchmark = True  # autotune conv algorithms per input shape
+        if mode is not None:
+            model = _Compiled(model, mode)
         _EXTRACTORS[key] = model
         while len(_EXTRACTORS) > 4:
             _EXTRACTORS.popitem(last=False)
@@ -107,11 +113,44 @@ def get_extractor(cfg: StyleConfig, device: torch.device) -> nn.Module:
     return _EXTRACTORS[key]
 
 
-def _try_compile(model: nn.Module) -> nn.Module:
-    try:
-        return torch.compile(model, dynamic=False)
-    except Exception:  # no compiler toolchain: the eager model is correct, only slower
-        return model
+def compile_mode(cfg: StyleConfig, device: torch.device) -> str | None:
+    """torch.compile mode for `cfg`: None (eager), "default", or "reduce-overhead" (CUDA graphs)."""
+    if cfg.cuda_graphs and device.type == "cuda":
+        return "reduce-overhead"
+    return "default" if cfg.compile else None
+
+
+class _Compiled(nn.Module):
+    """A torch.compile'd extractor that falls back to eager if compiling fails.
+
+    torch.compile is lazy: a missing toolchain or an unsupported op only shows at the first
+    call, so the fallback lives here rather than around torch.compile itself.
+    """
+
+    def __init__(self, model: nn.Module, mode: str) -> None:
+        super().__init__()
+        self.eager = model
+        self.mode = mode
+        self.compiled = torch.compile(model, mode=mode, dynamic=False)
+        self.ok = False  # a compiled call has succeeded
+        self.failed: str | None = None
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        if self.failed is not None:
+            return self.eager(image)
+        if self.mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # earlier outputs may be overwritten now
+        if self.ok:
+            return self.compiled(image)
+        try:
+            out = self.compiled(image)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # no compiler toolchain, unsupported op: eager is correct
+            self.failed = f"{type(exc).__name__}: {exc}"[:300]
+            return self.eager(image)
+        self.ok = True
+        return out
 
 
 # -- sizes ----------------------------------------------------------------------------------
@@ -238,13 +277,14 @@ def stylize_tensors(
         )
     plan = [cfg.coarse_steps] * (len(levels) - 1) + [final_steps]
     total_steps = sum(plan)
-    gen = torch.Generator().manual_seed(cfg.seed)
 
     image: Tensor | None = None
     history: list[dict[str, float]] = []
+    image_history: list[list[dict[str, float]]] = [[] for _ in range(content.shape[0])]
     sizes: list[tuple[int, int]] = []
     done = 0
     last: dict[str, float] = {}
+    per_image: list[dict[str, float]] = []
     for index, (longest, n_steps) in enumerate(zip(levels, plan, strict=True)):
         size = fit_size(*content.shape[-2:], longest)
         sizes.append(size)
@@ -253,15 +293,17 @@ def stylize_tensors(
         if image is not None:
             x0 = resize(image, size)
         elif init_image is not None:
-            x0 = resize(init_image.float().to(device).expand_as(content), size)
+            init = init_image.unsqueeze(0) if init_image.dim() == 3 else init_image
+            x0 = resize(init.float().to(device), size).expand(target.shape[0], -1, -1, -1).contiguous()
         elif cfg.init == "noise":
-            x0 = torch.rand((target.shape[0], 3, *size), generator=gen).to(device)
+            x0 = _noise(target.shape[0], size, cfg.seed).to(device)
         else:
             x0 = target.clone()
         with torch.no_grad(), autocast():
             content_feats = model(_layout(target, cfg, device))
+        # clone: a CUDA-graph replay overwrites the extractor's output buffers
         content_losses = {
-            name: ContentLoss(content_feats[name], cfg.normalize) for name in cfg.content_layers
+            name: ContentLoss(content_feats[name].clone(), cfg.normalize) for name in cfg.content_layers
         }
         per_style = [style_grams(model, s, cfg, longest, autocast, cache) for s in styles]
         style_losses = {
@@ -277,10 +319,11 @@ def stylize_tensors(
         objective = _Objective(
             model, content_losses, style_losses, temporal_loss, cfg, temporal, autocast, device
         )
-        image, last, done = _optimise(
+        image, per_image, done = _optimise(
             x0, objective, cfg, n_steps, done, total_steps, index, len(levels), size,
-            history, callback, start,
+            (history, image_history), callback, start,
         )  # fmt: skip
+        last = _sum(per_image)
 
     assert image is not None
     if cfg.color == "luminance":
@@ -294,7 +337,15 @@ def stylize_tensors(
         sizes=sizes,
         device=str(device),
         weights=weights.resolve(cfg.weights).identity,
+        per_image=per_image,
+        per_image_history=image_history,
     )
+
+
+def _noise(batch: int, size: tuple[int, int], seed: int) -> Tensor:
+    """White noise (the paper's init), drawn per image from the same seed: every image of a
+    batch starts where it would start alone."""
+    return torch.cat([torch.rand((1, 3, *size), generator=torch.Generator().manual_seed(seed))] * batch)
 
 
 class _Objective:
@@ -328,7 +379,17 @@ class _Objective:
 def _optimise(
     x0, objective, cfg, n_steps, done, total_steps, index, n_scales, size, history, callback, start
 ):
-    """Run one scale's optimisation; returns (image, final losses, steps done overall)."""
+    """Run one scale's optimisation; returns (image, final per-image losses, steps done overall).
+
+    `history` is (summed entries, per-image entries); both are appended to.
+
+    A batch is optimised as one tensor. With Adam (elementwise) and per-image losses this
+    equals separate runs: early stopping is decided per image, and an image that has
+    converged keeps the result it had then. L-BFGS shares one history and step size across
+    the batch (its inner products couple the images), so a batched L-BFGS run only
+    approximates separate runs; `batching.stylize_batch` therefore runs L-BFGS one by one.
+    """
+    # contiguous: L-BFGS views the gradient flat, and resized inputs can have odd strides
     x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     terms: dict[str, Tensor] = {}
     if cfg.optimizer == "lbfgs":
@@ -337,7 +398,8 @@ def _optimise(
             tolerance_grad=0.0, tolerance_change=0.0,
         )  # fmt: skip
     else:
-        opt = torch.optim.Adam([x], lr=cfg.lr or 0.02)
+        # fused: one kernel for the whole update on CUDA (no per-step Python loop over ops)
+        opt = torch.optim.Adam([x], lr=cfg.lr or 0.02, fused=x.is_cuda or None)
     average = x.detach().clone() if (cfg.optimizer == "adam" and cfg.average) else None
 
     def closure() -> Tensor:
@@ -348,11 +410,20 @@ def _optimise(
         total.backward()
         return total
 
-    def read() -> dict[str, float]:
-        return {k: float(v.detach().sum()) for k, v in terms.items()}
+    def current() -> Tensor:
+        return average if average is not None else x.detach()
 
-    checkpoints: list[tuple[int, float]] = []
-    last: dict[str, float] = {}
+    def read() -> list[dict[str, float]]:
+        """Per-image losses (one host sync)."""
+        values = {k: v.detach().float().reshape(-1).cpu().tolist() for k, v in terms.items()}
+        return [{k: v[i] for k, v in values.items()} for i in range(x.shape[0])]
+
+    batch = x.shape[0]
+    checkpoints: list[list[tuple[int, float]]] = [[] for _ in range(batch)]
+    final: list[dict[str, float] | None] = [None] * batch  # per image, once converged
+    kept: Tensor | None = None  # results of converged images
+    per_image: list[dict[str, float]] = []
+    steps_run = n_steps
     for step in range(1, n_steps + 1):
         opt.step(closure)
         if average is not None:
@@ -362,28 +433,51 @@ def _optimise(
                 decay = min(cfg.average_decay, (1 + step) / (10 + step))
                 average.mul_(decay).add_(x.detach(), alpha=1 - decay)
         if step % cfg.progress_every == 0 or step == n_steps:
-            last = read()  # one host sync per progress_every steps
+            per_image = read()  # one host sync per progress_every steps
+            for i in range(batch):
+                if final[i] is not None:
+                    per_image[i] = final[i]
+            last = _sum(per_image)
             if not math.isfinite(last["total"]):
                 raise FloatingPointError(f"loss became {last['total']} at step {done + step}")
-            history.append({"step": done + step, "scale": index, **last})
-            checkpoints.append((step, last["total"]))
+            history[0].append({"step": done + step, "scale": index, **last})
+            for i, d in enumerate(per_image):
+                history[1][i].append({"step": done + step, "scale": index, **d})
             if callback is not None:
                 callback(
                     StepInfo(
-                        done + step, total_steps, index, n_scales, size, last, time.perf_counter() - start
+                        done + step, total_steps, index, n_scales, size, last,
+                        time.perf_counter() - start, current(), [d["total"] for d in per_image],
                     )
-                )
-            if cfg.early_stop > 0 and _converged(checkpoints, cfg):
-                done += step
-                break
-    else:
-        done += n_steps
-    if not last:  # zero steps: report the losses of the initial image
+                )  # fmt: skip
+            if cfg.early_stop > 0:
+                for i in range(batch):
+                    if final[i] is not None:
+                        continue
+                    checkpoints[i].append((step, per_image[i]["total"]))
+                    if _converged(checkpoints[i], cfg):
+                        final[i] = per_image[i]
+                        if batch > 1:
+                            if kept is None:
+                                kept = current().detach().clone()
+                            kept[i] = current()[i]
+                if all(f is not None for f in final):
+                    steps_run = step
+                    break
+    done += steps_run
+    if not per_image:  # zero steps: report the losses of the initial image
         with torch.no_grad():
             terms = objective(x)
-        last = read()
-    image = average if average is not None else x.detach()
-    return image.clamp(0, 1), last, done
+        per_image = read()
+    image = current()
+    if kept is not None:  # converged images keep the result they had when they converged
+        mask = torch.tensor([f is not None for f in final], device=image.device).view(-1, 1, 1, 1)
+        image = torch.where(mask, kept, image)
+    return image.clamp(0, 1), per_image, done
+
+
+def _sum(per_image: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(sum(d[k] for d in per_image)) for k in per_image[0]}
 
 
 def _converged(checkpoints: list[tuple[int, float]], cfg: StyleConfig) -> bool:

@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from ..errors import StylebatchError
 from . import batch as _batch
+from . import bench as _bench
 from . import image as _image
 from . import pipelines as _pipelines
 from . import video as _video
@@ -40,6 +41,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command()(_image.image)
+app.command()(_bench.bench)
 app.add_typer(_weights.app, name="weights")
 app.add_typer(_pipelines.app, name="pipelines")
 app.command()(_video.video)
