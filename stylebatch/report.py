@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
+from . import images
+from .config import StyleConfig
 from .ledger import Ledger, RunLock
 
 THUMB = 160  # contact-sheet and HTML thumbnail side, pixels
@@ -63,7 +65,10 @@ def _thumb(path: str | Path | None) -> Image.Image:
         return tile
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            if img.width * img.height > StyleConfig.max_pixels:  # a bomb: never decode it
+                raise ValueError("too large")
+            img.draft("RGB", (THUMB, THUMB))  # JPEG: decode at reduced size
+            img = images.to_rgb(ImageOps.exif_transpose(img))
             img.thumbnail((THUMB, THUMB))
     except Exception:
         ImageDraw.Draw(tile).text((8, THUMB // 2), "unreadable", fill=(160, 0, 0))

@@ -258,3 +258,24 @@ def test_pool_size_from_cluster_resources() -> None:
         5,
     )
     assert scheduler._pool_size(fake({"CPU": 2.0}), scheduler.RunOptions(workers=4), cfg) == (4, 0, 0.5, 1)
+
+
+def test_hostile_inputs_fail_alone_with_clear_messages(tmp_path: Path) -> None:
+    from .hostile import make_image_corpus
+
+    cases = make_image_corpus(tmp_path / "in")
+    synthetic_style(32).save(tmp_path / "s.png")
+    rows = "".join(f'"in/{c.name}",s.png,{i}.png\n' for i, c in enumerate(cases))
+    (tmp_path / "m.csv").write_text("content,style,output\n" + rows, encoding="utf-8")
+    result = invoke("run", tmp_path / "m.csv", "--out", tmp_path / "out", "--skip-invalid")
+    assert result.exit_code == 1, result.output
+    ledger = Ledger(tmp_path / "out", readonly=True)
+    by_line = {r["row"]: r for r in ledger.jobs()}
+    ledger.close()
+    for line, case in enumerate(cases, 2):
+        row = by_line[line]
+        if case.expect is None:
+            assert row["status"] == "done", (case.name, row["error"])
+            assert (tmp_path / "out" / row["output"]).exists()
+        else:
+            assert row["status"] == "failed" and case.expect in row["error"], (case.name, row["error"])
