@@ -25,6 +25,7 @@ from .errors import ConfigError
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
 BASE_COLUMNS = ("content", "style", "style_weights", "output")
+RESERVED_OUTPUTS = ("contact_sheet.jpg",)  # written by the run's report
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,8 @@ def _row_job(
             allowed = VIDEO_EXTENSIONS if is_video else IMAGE_OUTPUTS
             if suffix not in allowed:
                 bad("output", f"extension {suffix or '(none)'!r} is not one of {', '.join(allowed)}")
+            elif output in RESERVED_OUTPUTS:
+                bad("output", f"{output} is the run's own report file; choose another name")
     if len(errors) > before or content is None:
         return None
     style_paths = tuple(s for s in styles if s is not None)

@@ -3,7 +3,7 @@ with thumbnails, settings, timings and loss curves as inline SVG. Reads only the
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import html
 import io
 import os
@@ -20,6 +20,7 @@ from .ledger import Ledger, RunLock
 THUMB = 160  # contact-sheet and HTML thumbnail side, pixels
 SHEET_NAME = "contact_sheet.jpg"
 HTML_NAME = "report.html"
+THUMBS_DIR = "thumbs"  # report.html's thumbnails, next to it
 SHEET_MAX_ROWS = 200  # beyond this the sheet gets unwieldy; the HTML page lists every job
 
 
@@ -98,12 +99,19 @@ def contact_sheet(run_dir: str | os.PathLike, jobs: list[dict[str, Any]]) -> Pat
     return path
 
 
-def _data_uri(path: str | Path | None) -> str:
-    if not path or not Path(path).exists():
+def _thumb_file(run_dir: Path, path: str | Path | None) -> str:
+    """A cached JPEG thumbnail under RUN_DIR/thumbs (keyed by path, size and mtime); its relative URL."""
+    if not path or not Path(path).is_file():
         return ""
-    buf = io.BytesIO()
-    _thumb(path).save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    st = Path(path).stat()
+    key = hashlib.sha1(f"{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:20]
+    rel = f"{THUMBS_DIR}/{key}.jpg"
+    target = run_dir / rel
+    if not target.exists():
+        buf = io.BytesIO()
+        _thumb(path).save(buf, "JPEG", quality=80)
+        images.atomic_write(target, buf.getvalue())
+    return rel
 
 
 def loss_svg(history: list[dict[str, float]] | None, width: int = 320, height: int = 120) -> str:
@@ -166,15 +174,10 @@ def html_report(run_dir: str | os.PathLike, jobs: list[dict[str, Any]], info: di
         losses = job["losses"] or {}
         loss_text = ", ".join(f"{k} {v:.4g}" for k, v in losses.items() if isinstance(v, (int, float)))
         result = Path(run_dir) / job["output"] if job["output"] and job["status"] == "done" else None
+        tiles = (("content", job["content"]), ("style", (job["styles"] or [None])[0]), ("result", result))
+        uris = [(label, p, _thumb_file(Path(run_dir), p)) for label, p in tiles]
         imgs = "".join(
-            f'<img src="{_data_uri(p)}" alt="{esc(label)}" title="{esc(str(p or ""))}">'
-            if _data_uri(p)
-            else ""
-            for label, p in (
-                ("content", job["content"]),
-                ("style", (job["styles"] or [None])[0]),
-                ("result", result),
-            )
+            f'<img src="{esc(uri)}" alt="{label}" title="{esc(str(p))}">' for label, p, uri in uris if uri
         )
         timing = f"{job['seconds']:.1f} s" if job["seconds"] else ""
         rows.append(

@@ -21,7 +21,7 @@ from .manifest import Job, RowError
 
 MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
-POLL_SECONDS = 0.5  # how often progress is polled from busy workers
+POLL_SECONDS = 0.5  # how often the driver reads the workers' progress board
 # Test-only hook: a job whose content file name contains this variable's value makes its worker
 # exit hard on attempt 1 ("always:NAME": on every attempt; several: comma-separated).
 TEST_CRASH_ENV = "STYLEBATCH_TEST_CRASH_WORKER"
@@ -96,6 +96,7 @@ class _Worker:
 
 _POOL: list[_Worker] = []
 _POOL_KEY: tuple | None = None
+_BOARD: Any = None  # the pool's ProgressBoard actor
 _SERIAL = 0
 
 
@@ -117,13 +118,15 @@ def _pool_size(ray, options: RunOptions, cfg: StyleConfig) -> tuple[int, float, 
 
 
 def _new_worker(spec: tuple, cfg: StyleConfig) -> _Worker:
-    from .workers import make_worker
+    from .workers import ProgressBoard, make_worker
 
-    global _SERIAL
+    global _SERIAL, _BOARD
+    if _BOARD is None:
+        _BOARD = ProgressBoard.remote()
     _SERIAL += 1
     name = f"w{_SERIAL}"
     _, gpus, cpus, threads = spec
-    handle = make_worker(name, gpus, cpus, threads)
+    handle = make_worker(name, gpus, cpus, threads, _BOARD)
     handle.warm.remote(cfg)  # loads VGG-19 while the driver ships the first inputs
     return _Worker(name, handle)
 
@@ -154,16 +157,16 @@ def _get_pool(ray, options: RunOptions, cfg: StyleConfig) -> list[_Worker]:
 
 def release_workers() -> None:
     """Kill this process's worker actors (they otherwise live as long as the Ray session)."""
-    global _POOL, _POOL_KEY
-    if _POOL:
+    global _POOL, _POOL_KEY, _BOARD
+    if _POOL or _BOARD is not None:
         import ray
 
-        for w in _POOL:
+        for handle in [w.handle for w in _POOL] + ([_BOARD] if _BOARD is not None else []):
             try:
-                ray.kill(w.handle)
+                ray.kill(handle)
             except Exception:
                 pass
-    _POOL, _POOL_KEY = [], None
+    _POOL, _POOL_KEY, _BOARD = [], None, None
 
 
 def worker_stats() -> dict[str, dict[str, int]]:
@@ -326,7 +329,7 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
             pass
         pool[index] = _POOL[_POOL.index(w)] = _new_worker(spec, base_cfg)
 
-    progress: dict[str, Any] = {}
+    board_ref = None
     try:
         while queue or inflight:
             for w in pool:
@@ -350,17 +353,17 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                 release(entry)
                 _store(ledger, run_dir, entry, result, reporter, summary)
                 reporter.worker(w.name, None)
-            if reporter.wants_progress:
-                for w in pool:
-                    ref = progress.get(w.name)
-                    if ref is not None:
-                        try:
-                            reporter.worker(w.name, ray.get(ref, timeout=0))
-                        except GetTimeoutError:
-                            continue
-                        except Exception:
-                            pass
-                    progress[w.name] = w.handle.progress.remote() if w.refs else None
+            if reporter.wants_progress and _BOARD is not None:
+                if board_ref is not None:
+                    try:
+                        board = ray.get(board_ref, timeout=0)
+                    except GetTimeoutError:
+                        continue  # not back yet: ask again next round
+                    except Exception:
+                        board = {}
+                    for w in pool:
+                        reporter.worker(w.name, board.get(w.name) if w.refs else None)
+                board_ref = _BOARD.snapshot.remote()
     except KeyboardInterrupt:
         ledger.mark_pending([e.id for e, _ in inflight.values()])
         release_workers()  # stops the optimisations in flight

@@ -1,7 +1,7 @@
 """Long-lived Ray actors that stylise images: VGG-19 stays warm, style Grams are cached.
 
-Each actor runs one job at a time (the `compute` concurrency group) and answers `progress()`
-from a second group while it works, so the driver can poll it cheaply.
+Workers post progress to a small `ProgressBoard` actor that the driver polls, so a busy worker
+is never asked anything.
 """
 
 from __future__ import annotations
@@ -105,62 +105,79 @@ def _free_cuda() -> None:
         torch.cuda.empty_cache()
 
 
-@ray.remote(concurrency_groups={"compute": 1, "poll": 1})
-class StyleWorker:
-    """One per GPU (or per `--workers` on CPU); holds VGG-19 and a style cache for its life."""
+@ray.remote(num_cpus=0)
+class ProgressBoard:
+    """Where workers post what they are doing; the driver reads it all in one cheap call."""
 
-    def __init__(self, name: str, threads: int | None = None) -> None:
+    def __init__(self) -> None:
+        self.board: dict[str, dict[str, Any] | None] = {}
+
+    def report(self, worker: str, info: dict[str, Any] | None) -> None:
+        self.board[worker] = info
+
+    def snapshot(self) -> dict[str, dict[str, Any] | None]:
+        return dict(self.board)
+
+
+@ray.remote
+class StyleWorker:
+    """One per GPU (or per `--workers` on CPU); holds VGG-19 and a style cache for its life.
+
+    A plain (single-threaded) actor: its calls run one at a time in submission order, so the
+    driver knows that the oldest of a worker's in-flight jobs is the one running.
+    """
+
+    def __init__(self, name: str, board: Any = None, threads: int | None = None) -> None:
         import torch
 
         if threads:  # the driver's share of the cluster's CPUs, capped at this node's
             torch.set_num_threads(max(1, min(threads, os.cpu_count() or threads)))
         self.name = name
         self.node = socket.gethostname()
+        self.board = board
         self.cache = CountingCache()
-        self.current: dict[str, Any] | None = None
         self.jobs_done = 0
 
-    @ray.method(concurrency_group="poll")
     def ping(self) -> dict[str, Any]:
         return {"name": self.name, "node": self.node, "pid": os.getpid()}
 
-    @ray.method(concurrency_group="poll")
-    def progress(self) -> dict[str, Any] | None:
-        """The job running now: {'job', 'step', 'total', 'loss'}; None when idle."""
-        return dict(self.current) if self.current else None
-
-    @ray.method(concurrency_group="poll")
     def stats(self) -> dict[str, int]:
         return {"grams_computed": self.cache.computed, "cache_hits": self.cache.hits, "jobs": self.jobs_done}
 
-    @ray.method(concurrency_group="compute")
     def warm(self, cfg: StyleConfig) -> str:
         """Load VGG-19 now (the engine keeps it per process) so the first job is not slower."""
         get_extractor(cfg, pick_device(cfg.device))
         return self.name
 
-    @ray.method(concurrency_group="compute")
+    def _post(self, info: dict[str, Any] | None) -> None:
+        if self.board is not None:
+            self.board.report.remote(self.name, info)  # fire and forget
+
     def run(self, job: dict[str, Any], content: bytes | str, *styles: bytes | str) -> dict[str, Any]:
-        """Stylise one job (see `run_job`); `progress()` follows it meanwhile."""
+        """Stylise one job (see `run_job`), posting (job, step, loss) to the progress board."""
         crash = job.get("test_crash")
         if crash and (crash.startswith("always:") or job["attempt"] == 1):
             os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
-        self.current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
+        current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
+        self._post(current)
 
-        def on_step(info: StepInfo) -> None:
-            self.current = {**self.current, "step": info.step, "total": info.total_steps,
-                            "loss": info.losses.get("total")}  # fmt: skip
+        def on_step(info: StepInfo) -> None:  # called every cfg.progress_every steps
+            self._post(
+                {**current, "step": info.step, "total": info.total_steps, "loss": info.losses.get("total")}
+            )
 
         try:
             result = run_job(job, content, list(styles), self.cache, on_step)
         finally:
-            self.current = None
+            self._post(None)
         self.jobs_done += "error" not in result
         return {**result, "worker": self.name, "node": self.node, "grams_computed": self.cache.computed}
 
 
 def make_worker(
-    name: str, num_gpus: float, num_cpus: float = 1, threads: int | None = None
+    name: str, num_gpus: float, num_cpus: float = 1, threads: int | None = None, board: Any = None
 ) -> ray.actor.ActorHandle:
     """Start one worker actor; with GPUs its `device="auto"` picks the GPU Ray assigned."""
-    return StyleWorker.options(num_gpus=num_gpus, num_cpus=num_cpus, max_restarts=0).remote(name, threads)
+    return StyleWorker.options(num_gpus=num_gpus, num_cpus=num_cpus, max_restarts=0).remote(
+        name, board, threads
+    )

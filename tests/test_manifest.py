@@ -71,6 +71,7 @@ def test_every_bad_row_reported_at_once(files: Path) -> None:
         "img/a.png,s1.png,/abs/out.png,\n"  # absolute
         "img/a.png,s2.png,y.png,lots\n"  # bad override value
         "img/a.png,s2.png,out.gif,\n"  # bad output extension
+        "img/a.png,s2.png,contact_sheet.jpg,\n"  # the report's own file
     )
     with pytest.raises(mf.ManifestError) as info:
         mf.load(write(files / "m.csv", text), StyleConfig())
@@ -82,13 +83,14 @@ def test_every_bad_row_reported_at_once(files: Path) -> None:
         (6, "output"),
         (7, "steps"),
         (8, "output"),
+        (9, "output"),
     ]
     message = str(info.value)
     assert "m.csv, line 3, content: file not found" in message and "leaves the output directory" in message
     assert info.value.exit_code == 2
     # --skip-invalid: the valid row runs, the others come back as errors to record
     parsed = mf.load(files / "m.csv", StyleConfig(), skip_invalid=True)
-    assert [j.output for j in parsed.jobs] == ["ok.png"] and len(parsed.errors) == 6
+    assert [j.output for j in parsed.jobs] == ["ok.png"] and len(parsed.errors) == 7
 
 
 def test_missing_and_unknown_columns(files: Path) -> None:

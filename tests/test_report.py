@@ -59,7 +59,8 @@ def test_status_and_report_while_running(run_dir: Path) -> None:
         assert sheet.size[1] >= 3 * report.THUMB  # one row per job: content | style | result
         assert sheet.size[0] >= 3 * report.THUMB
     page = Path(out["html"]).read_text()
-    assert page.count("<svg") == 1 and "not an image" in page and "data:image/jpeg;base64," in page
+    assert len(list((run_dir / "thumbs").glob("*.jpg"))) == 3  # content and style shared, one result
+    assert page.count("<svg") == 1 and "not an image" in page and 'src="thumbs/' in page
 
 
 def job_dict(tmp_path: Path, **cfg) -> dict:
