@@ -22,9 +22,10 @@ from .config import StyleConfig
 from .engine import Callback, StyleResult, pick_device, stylize_tensors, use_bf16
 from .errors import StylebatchError
 
-# On CUDA a VGG-19 step is saturated by roughly this many pixels per batch (see
-# benchmarks/gpu_bench.py --batch for the measurement procedure); on the 2-core CPU we
-# measured no throughput gain from batching (benchmarks/RESULTS.md), so CPU uses 1.
+# On CUDA a VGG-19 step is assumed saturated by about this many pixels per batch: an
+# estimate until benchmarks/gpu_bench.py's batch sweep measures it (benchmarks/README.md).
+# CPU: 1. The CPU convolutions already use every core for one image, and on the shared
+# 2-core test machine the batch timings were too noisy to show a gain (RESULTS.md).
 CUDA_PIXEL_BUDGET = 1024 * 1024
 MAX_BATCH = 16
 
