@@ -25,7 +25,7 @@ class VideoConfig:
     first_frame_steps: int = 300  # steps for the first frame of a shot
     frame_steps: int = 100  # steps for every later frame
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
-    cut_threshold: float = 0.35  # mean abs frame difference (0-1) above which a new shot starts
+    cut_threshold: float = 0.2  # mean abs grey difference (0-1) of 64-px thumbnails; a new shot above
     chunk_frames: int = 0  # frames per chunk; 0 = split each shot evenly over the workers
     min_chunk_frames: int = 12  # never split a shot into chunks shorter than this
     overlap: int = 4  # warm-up frames a chunk starts early; cross-faded into the previous chunk
