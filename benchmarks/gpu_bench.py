@@ -117,9 +117,7 @@ def quality(size: int, weights: str) -> str:
             f"| {optimizer} | {scores[0]:.6g} | {scores[1]:.6g} | {delta:+.2%} | "
             f"{seconds[0]:.1f} | {seconds[1]:.1f} |"
         )
-    return (
-        "\n".join(lines) + "\n\nGoal: |difference| <= 1% (default pipeline, 3 scales to 512, no early stop)."
-    )
+    return "\n".join(lines) + f"\n\nGoal: |difference| <= 1% (default pipeline to {size} px, no early stop)."
 
 
 def batch_sweep(sizes: list[int], weights: str) -> str:
