@@ -25,7 +25,7 @@ LEDGER_NAME = "ledger.sqlite"
 LOCK_NAME = ".lock"
 STATUSES = ("pending", "running", "done", "failed")
 # settings that change how fast a result comes, not what it is: not part of a job's identity
-RUNTIME_ONLY = ("device", "progress_every", "compile", "name", "description")
+RUNTIME_ONLY = ("device", "progress_every", "compile", "cuda_graphs", "name", "description")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
