@@ -7,6 +7,7 @@ Ctrl-C puts in-flight jobs back to pending so the next run resumes them.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,8 @@ MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
 POLL_SECONDS = 0.5  # how often the driver reads the workers' progress board
 # Test-only hook: a job whose content file name contains this variable's value makes its worker
-# exit hard on attempt 1 ("always:NAME": on every attempt; several: comma-separated).
+# exit hard on attempt 1 ("always:NAME": on every attempt; "oom:NAME": the job raises
+# torch.OutOfMemoryError instead; several: comma-separated).
 TEST_CRASH_ENV = "STYLEBATCH_TEST_CRASH_WORKER"
 
 
@@ -92,6 +94,7 @@ class _Worker:
     name: str
     handle: Any
     refs: list = field(default_factory=list)  # in-flight job refs, oldest first (runs first)
+    placed: Any = None  # a replacement's first call: it takes jobs once this returns
 
 
 _POOL: list[_Worker] = []
@@ -115,6 +118,15 @@ def _pool_size(ray, options: RunOptions, cfg: StyleConfig) -> tuple[int, float, 
     cpus = max(1.0, res.get("CPU", 1))
     n = options.workers or 1
     return n, 0, min(1.0, cpus / n), max(1, int(cpus // n))
+
+
+def _room_for_another(ray, spec: tuple, others: int) -> bool:
+    """Whether the cluster as it is now (a lost node's resources gone) fits `others` + 1 workers."""
+    _, gpus, cpus, _ = spec
+    res = ray.cluster_resources()
+    if gpus:
+        return res.get("GPU", 0) >= gpus * (others + 1)
+    return res.get("CPU", 0) >= cpus * (others + 1)
 
 
 def _new_worker(spec: tuple, cfg: StyleConfig) -> _Worker:
@@ -191,11 +203,26 @@ def run_batch(
     run_dir = Path(run_dir)
     reporter = reporter or Reporter()
     with RunLock(run_dir):
+        _remove_stale_temps(run_dir)
         ledger = Ledger(run_dir)
         try:
             return _run(ledger, run_dir, entries, options, base_cfg, invalid or [], reporter)
         finally:
             ledger.close()
+
+
+_STALE_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # images.atomic_write's temp names
+
+
+def _remove_stale_temps(run_dir: Path) -> None:
+    """Temp files of a driver killed mid-write (atomic_write never got to rename or unlink them).
+
+    Called under the run's lock, so no live writer owns them.
+    """
+    if run_dir.is_dir():
+        for path in run_dir.rglob(".*.tmp"):
+            if _STALE_TEMP.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
 
 
 def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunSummary:
@@ -245,7 +272,7 @@ def _label(row: dict[str, Any]) -> str:
 def _job_payload(entry: Entry, attempt: int) -> dict[str, Any]:
     job = entry.job
     hooks = [h for h in os.environ.get(TEST_CRASH_ENV, "").split(",") if h]
-    crash = next((h for h in hooks if h.removeprefix("always:") in job.content.name), None)
+    crash = next((h for h in hooks if h.split(":", 1)[-1] in job.content.name), None)
     return {
         "id": entry.id,
         "label": job.label,
@@ -327,14 +354,33 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
             ray.kill(w.handle)
         except Exception:
             pass
-        pool[index] = _POOL[_POOL.index(w)] = _new_worker(spec, base_cfg)
+        if len(pool) > 1 and not _room_for_another(ray, spec, len(pool) - 1):
+            # its node is gone and the rest of the cluster is full: a replacement would never be
+            # placed (and its jobs would wait forever), so go on with the workers left
+            pool.pop(index)
+            _POOL.remove(w)
+            return
+        new = pool[index] = _POOL[_POOL.index(w)] = _new_worker(spec, base_cfg)
+        # a lost node's resources may still count for a while: the replacement can be waiting
+        # for a place that never comes, so it gets jobs only once it answers
+        new.placed = new.handle.ping.remote()
+
+    def placed(w: _Worker) -> bool:
+        if w.placed is not None and ray.wait([w.placed], timeout=0)[0]:
+            w.placed = None
+        return w.placed is None
 
     board_ref = None
     try:
         while queue or inflight:
             for w in pool:
-                dispatch(w)
+                if placed(w):
+                    dispatch(w)
             if not inflight:
+                waiting = [w.placed for w in pool if w.placed is not None]
+                if queue and waiting:  # every worker is a replacement not yet placed
+                    ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
+                    continue
                 break
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
@@ -368,6 +414,9 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
         ledger.mark_pending([e.id for e, _ in inflight.values()])
         release_workers()  # stops the optimisations in flight
         raise
+    for w in [w for w in pool if w.placed is not None]:  # never placed: not needed any more
+        ray.kill(w.handle)
+        _POOL.remove(w)
     summary.grams_computed = sum(s["grams_computed"] for s in worker_stats().values())
 
 
@@ -385,7 +434,8 @@ def _store(ledger, run_dir, entry: Entry, result: dict, reporter: Reporter, summ
         return
     ledger.mark_done(entry.id, result)
     summary.done += 1
-    reporter.finished(label, True, f"{result['seconds']:.1f} s")
+    notes = "".join(f"; note: {n}" for n in result.get("notes") or [])
+    reporter.finished(label, True, f"{result['seconds']:.1f} s{notes}")
 
 
 def _run_video(ledger, run_dir: Path, entry: Entry, options: RunOptions, reporter, summary) -> None:

@@ -16,7 +16,7 @@ import ray
 from . import api, images, metadata
 from .config import StyleConfig
 from .engine import Callback, StepInfo, get_extractor, pick_device
-from .errors import StylebatchError
+from .errors import InputError, StylebatchError
 
 
 class CountingCache(dict):
@@ -60,10 +60,18 @@ def run_job(
     cfg: StyleConfig = job["cfg"]
     started = time.time()
     try:
-        content_img = images.open_image(content, cfg.max_pixels, name=job["content"]).image
-        style_imgs = [
-            images.open_image(s, cfg.max_pixels, name=n).image
-            for s, n in zip(styles, job["styles"], strict=True)
+        if str(job.get("test_crash") or "").startswith("oom:"):  # test-only (scheduler.TEST_CRASH_ENV)
+            import torch
+
+            raise torch.OutOfMemoryError("test hook: CUDA out of memory. Tried to allocate 20.00 GiB")
+        loaded = [images.open_image(content, cfg.max_pixels, name=job["content"])]
+        loaded += [
+            images.open_image(s, cfg.max_pixels, name=n) for s, n in zip(styles, job["styles"], strict=True)
+        ]
+        content_img, style_imgs = loaded[0].image, [x.image for x in loaded[1:]]
+        names = [job["content"], *job["styles"]]  # notes (an animated image's first frame...) are kept
+        notes = [
+            f"{os.path.basename(n)}: {note}" for n, x in zip(names, loaded, strict=True) for note in x.notes
         ]
         out = api.stylize(
             content_img, style_imgs, cfg, style_weights=job["style_weights"], callback=callback, cache=cache
@@ -73,7 +81,7 @@ def run_job(
             "styles": job["styles"],
             "style_weights": job["style_weights"] or [1.0] * len(styles),
         }
-        extra = {"job_id": job["id"], "manifest_row": job["row"]}
+        extra = {"job_id": job["id"], "manifest_row": job["row"], **({"notes": notes} if notes else {})}
         sidecar = metadata.sidecar(
             cfg, inputs=inputs, result=out.result, weights_identity=out.result.weights, extra=extra
         )
@@ -83,7 +91,9 @@ def run_job(
             _free_cuda()
             msg = f"out of memory at size {cfg.size} px ({exc}); try a smaller --size or --set scales=1"
         else:
-            msg = str(exc) if isinstance(exc, StylebatchError) else f"{type(exc).__name__}: {exc}"
+            # an InputError names its file already; anything else gets the job's files in front
+            what = str(exc) if isinstance(exc, StylebatchError) else f"{type(exc).__name__}: {exc}"
+            msg = what if isinstance(exc, InputError) else f"{job.get('label', job['content'])}: {what}"
         return {"started": started, "ended": time.time(), "error": msg}
     r = out.result
     return {
@@ -95,6 +105,7 @@ def run_job(
         "history": r.history,
         "seconds": r.seconds,
         "steps": r.steps,
+        "notes": notes,
     }
 
 
@@ -156,7 +167,7 @@ class StyleWorker:
     def run(self, job: dict[str, Any], content: bytes | str, *styles: bytes | str) -> dict[str, Any]:
         """Stylise one job (see `run_job`), posting (job, step, loss) to the progress board."""
         crash = job.get("test_crash")
-        if crash and (crash.startswith("always:") or job["attempt"] == 1):
+        if crash and not crash.startswith("oom:") and (crash.startswith("always:") or job["attempt"] == 1):
             os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
         current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
         self._post(current)
