@@ -8,6 +8,7 @@ from one that does), so teardown kills exactly those processes, never another us
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -178,9 +179,10 @@ class LocalCluster:
         for _ in range(3):
             pids = pids_with(str(self.temp_dir))
             if not pids:
-                return
+                break
             kill_pids(pids)
             time.sleep(0.5)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)  # the session's logs and sockets
 
 
 # -- what a finished run directory must look like ----------------------------------------------
