@@ -101,11 +101,18 @@ def main() -> None:
         seconds = run(n, args.jobs, cfg, content, style, args.gpus_per_worker, threads)
         per_hour = args.jobs / seconds * 3600
         base = base or per_hour
-        rows.append(f"| {n} | {args.jobs} | {seconds:.1f} | {per_hour:.1f} | {per_hour / base:.2f}x |")
+        ratio = per_hour / base
+        rows.append(
+            f"| {n} | {args.jobs} | {seconds:.1f} | {per_hour:.1f} | {ratio:.2f}x | {ratio / n:.2f} |"
+        )
         print(rows[-1], flush=True)
     resources = ray.cluster_resources()
     table = "\n".join(
-        ["| workers | jobs | seconds | images/hour | vs 1 worker |", "|---:|---:|---:|---:|---:|", *rows]
+        [
+            "| workers | jobs | seconds | images/hour | vs 1 worker | efficiency (ratio / N, goal >= 0.9) |",
+            "|---:|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
     )
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (

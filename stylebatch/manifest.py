@@ -349,8 +349,15 @@ def is_image(path: Path) -> bool:
         return False
 
 
-def scan_folder(root: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[Path]:
-    """Every image under `root`, recursively, sorted; symlinks followed only inside the tree."""
+def scan_folder(
+    root: str | os.PathLike,
+    exclude: str | os.PathLike | None = None,
+    skipped: list[Path] | None = None,
+) -> list[Path]:
+    """Every image under `root`, recursively, sorted; symlinks followed only inside the tree.
+
+    Files that are not images (by content) are appended to `skipped` when it is given.
+    """
     root = Path(os.path.abspath(root))
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder")
@@ -373,6 +380,8 @@ def scan_folder(root: str | os.PathLike, exclude: str | os.PathLike | None = Non
                 continue
             if path.is_file() and is_image(path):
                 found.append(path)
+            elif skipped is not None:
+                skipped.append(path)
     return found
 
 
@@ -381,6 +390,7 @@ def folder_jobs(
     styles: list[Path],
     base_cfg: StyleConfig,
     exclude: str | os.PathLike | None = None,
+    skipped: list[Path] | None = None,
 ) -> list[Job]:
     """Each image of the folder against each style, outputs mirroring the folder structure."""
     root = Path(os.path.abspath(root))
@@ -389,7 +399,7 @@ def folder_jobs(
         if not s.is_file():
             raise ConfigError(f"style image {s} not found")
     jobs = []
-    for content in scan_folder(root, exclude):
+    for content in scan_folder(root, exclude, skipped):
         for style in style_paths:
             out = default_output(content, (style,), root, base_cfg.format)
             jobs.append(Job(content=content, styles=(style,), output=out, source=str(root)))

@@ -109,6 +109,8 @@ def test_corpus_as_a_photo_folder(corpus, tmp_path: Path) -> None:
     assert set(failed) == set(jobs)
     for name, expect in jobs.items():
         assert expect in failed[name] and name in failed[name], failed[name]
+    # the files that are not images at all are named in one note, not silently dropped
+    assert "file(s) that are not images" in result.output and "notes.jpg" in result.output
 
 
 def test_bomb_limit_is_configurable_per_run(corpus, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -240,7 +241,15 @@ def folder(
     Example: stylebatch folder photos/ --style starry_night.jpg --style wave.jpg --out runs/photos
     """
     cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
-    jobs = mf.folder_jobs(photos, styles, cfg, exclude=out)
+    skipped: list[Path] = []
+    jobs = mf.folder_jobs(photos, styles, cfg, exclude=out, skipped=skipped)
+    if skipped:
+        names = ", ".join(os.path.relpath(p, photos) for p in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        console.print(
+            f"[yellow]note:[/] skipped {len(skipped)} file(s) that are not images: {names}{more}",
+            highlight=False,
+        )
     _execute(
         out, jobs, [], cfg, workers=workers, gpus_per_worker=gpus_per_worker, address=address,
         shared_fs=shared_fs, skip_invalid=False, no_retry_failed=no_retry_failed, quiet=quiet,
