@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import StyleConfig
 from .errors import ConfigError
+from .hashing import file_sha256 as file_hash
 from .manifest import Job, RowError
 
 LEDGER_NAME = "ledger.sqlite"
@@ -51,21 +52,6 @@ CREATE TABLE IF NOT EXISTS runs (
     interrupted INTEGER DEFAULT 0
 );
 """
-
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file's contents (cached per path, size and mtime)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_HASHES[key] = h.hexdigest()
-    return _FILE_HASHES[key]
 
 
 def job_params(cfg: StyleConfig) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from torch import nn
 from torchvision.models import VGG19_Weights
 
 from .errors import WeightsError
+from .hashing import file_sha256
 from .vgg import build_features
 
 ENV_WEIGHTS = "STYLEBATCH_WEIGHTS"  # a weights file to use instead of the download
@@ -64,22 +64,6 @@ def resolve(spec: str | None = None) -> WeightsInfo:
             f"weights file {spec} not found (give a path to a VGG-19 state dict, 'default' or 'random')"
         )
     return WeightsInfo(str(path), f"file:{file_sha256(path)[:16]}", str(path.resolve()))
-
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path | str) -> str:
-    """SHA-256 of a file, cached by path, size and mtime."""
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _SHA_CACHE[key] = digest.hexdigest()
-    return _SHA_CACHE[key]
 
 
 def missing_weights_message(reason: str) -> str:

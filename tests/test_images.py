@@ -3,8 +3,6 @@
 import io
 import json
 import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -23,6 +21,7 @@ from stylebatch.images import (
 )
 
 from .conftest import synthetic_photo
+from .hostile import bomb_png
 
 
 def test_grayscale_rgba_palette_cmyk_become_rgb(tmp_path):
@@ -93,19 +92,8 @@ def test_truncated_missing_and_directory(tmp_path):
         open_image(tmp_path / "dir.png")
 
 
-def _bomb_png(width: int, height: int) -> bytes:
-    """A valid PNG header claiming a huge size, with a tiny compressed body."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (width + 1) * 16, 9)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-
-
 def test_decompression_bomb_refused_before_decoding(tmp_path):
-    (tmp_path / "bomb.png").write_bytes(_bomb_png(100_000, 100_000))
+    (tmp_path / "bomb.png").write_bytes(bomb_png(100_000, 100_000))
     assert (tmp_path / "bomb.png").stat().st_size < 10_000
     with pytest.raises(InputError, match="over the limit"):
         open_image(tmp_path / "bomb.png")

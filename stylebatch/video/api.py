@@ -17,11 +17,12 @@ from .. import weights as weightslib
 from ..api import ImageLike, as_tensor
 from ..config import StyleConfig
 from ..errors import ConfigError
+from ..hashing import file_sha256 as file_hash
 from ..metadata import versions
 from . import chunks as chunklib
 from . import cuts, decode, encode, metrics, report
 from .runner import FrameCallback, FrameInfo, FrameStylizer, run_chunk
-from .state import VideoState, file_hash, run_key
+from .state import VideoState, run_key
 
 log = logging.getLogger("stylebatch.video")
 

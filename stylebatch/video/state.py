@@ -35,14 +35,6 @@ CREATE TABLE IF NOT EXISTS frames (
 """
 
 
-def file_hash(path: str | os.PathLike) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run_key(parts: dict[str, Any]) -> str:
     """A short hash of everything that changes the stylised frames."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
