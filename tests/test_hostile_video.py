@@ -156,3 +156,21 @@ def _counts(text: str) -> tuple[str, str]:
     m = re.search(r"(\d+) frames computed, (\d+) resumed", text)
     assert m, text
     return m.group(1), m.group(2)
+
+
+def test_encode_removes_temp_files_a_killed_encode_left(tmp_path: Path) -> None:
+    from stylebatch.video import encode
+
+    from .video_clips import pan_frames, write_clip
+
+    clip = write_clip(pan_frames(4), tmp_path / "in.mp4", fps=8)
+    stale = tmp_path / "out" / ".final.k1ll3d00.mp4"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half an mp4")
+    opencv_copy = tmp_path / "opencv.mp4"
+    opencv_copy.write_bytes(clip.read_bytes())
+    encoded = encode.finalize(
+        opencv_copy, clip, stale.parent / "final.mp4", fps=8, frames=4, crf=30, preset="ultrafast", start=0.0
+    )
+    assert encoded.path.is_file() and not stale.exists()
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["final.mp4"]

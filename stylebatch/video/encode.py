@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import re
@@ -86,7 +87,10 @@ def finalize(
         return Encoded(out, "dropped: ffmpeg (imageio-ffmpeg) is not available", "opencv mp4v")
     duration = frames / fps
     audio_in = has_audio(source, exe)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix or ".mp4")
+    suffix = out.suffix or ".mp4"
+    for stale in out.parent.glob(f".{glob.escape(out.stem)}.????????{suffix}"):
+        stale.unlink(missing_ok=True)  # left by an encode that was killed: never a finished output
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=suffix)
     os.close(fd)
     base = [exe, "-hide_banner", "-loglevel", "error", "-y", "-i", os.fspath(opencv_file)]
     if audio_in:
