@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,8 @@ from .errors import ConfigError
 
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+MAX_SIZE = 16384  # longest side: WebP's limit, and far beyond what fits in GPU memory
+MAX_PIXELS_LIMIT = 1 << 32  # highest max_pixels: Pillow's decoders index pixels with 32 bits
 
 
 @dataclass
@@ -22,13 +25,15 @@ class VideoConfig:
 
     temporal: str = "warped"  # independent | previous | warped
     temporal_weight: float = 50.0  # weight of the temporal loss (Ruder et al.), scale-free units
+    temporal_blur: float = 1.0  # sigma (px): the temporal loss pulls only low frequencies; 0 = Ruder's
     first_frame_steps: int = 300  # steps for the first frame of a shot
     frame_steps: int = 100  # steps for every later frame
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
     cut_threshold: float = 0.2  # mean abs grey difference (0-1) of 64-px thumbnails; a new shot above
     chunk_frames: int = 0  # frames per chunk; 0 = split each shot evenly over the workers
     min_chunk_frames: int = 12  # never split a shot into chunks shorter than this
-    overlap: int = 4  # warm-up frames a chunk starts early; cross-faded into the previous chunk
+    overlap: int = 4  # frames a chunk's result is cross-faded into the previous chunk's (the band)
+    seam_warmup: int = 0  # frames a chunk runs before its cross-fade band, not shown (its chain settles)
     crf: int = 18  # x264 quality of the final encode
     codec_preset: str = "medium"  # x264 speed preset
 
@@ -80,6 +85,7 @@ class StyleConfig:
     cuda_graphs: bool = False  # CUDA: torch.compile with CUDA graphs ("reduce-overhead"); ignored off CUDA
     progress_every: int = 10  # read losses back (a host sync) every N steps
     max_pixels: int = 80_000_000  # decompression-bomb limit for inputs
+    max_tile_pixels: int = 0  # larger scales are optimised in tiles of at most this many pixels; 0 = from free memory
     # output
     format: str = "png"  # png | jpg | webp, when an output name is not given
     quality: int = 95  # JPEG / WebP quality
@@ -113,6 +119,16 @@ CHOICES = {
 }
 
 
+def _float_keys() -> tuple[str, ...]:
+    hints = [("", StyleConfig), ("video.", VideoConfig)]
+    return tuple(
+        f"{prefix}{f.name}"
+        for prefix, cls in hints
+        for f in dataclasses.fields(cls)
+        if typing.get_type_hints(cls)[f.name] is float
+    )
+
+
 def validate(cfg: StyleConfig) -> None:
     """Reject values that are the right type but make no sense."""
     for key, allowed in CHOICES.items():
@@ -123,9 +139,24 @@ def validate(cfg: StyleConfig) -> None:
     for key in positive:
         if _get(cfg, key) < 1:
             raise ConfigError(f"{key} must be at least 1, got {_get(cfg, key)}")
+    for key, limit in (("size", MAX_SIZE), ("min_scale_size", MAX_SIZE), ("max_pixels", MAX_PIXELS_LIMIT)):
+        if _get(cfg, key) > limit:
+            raise ConfigError(f"{key}={_get(cfg, key):,} is over the limit of {limit:,}")
+    for key in _FLOAT_KEYS:  # NaN passes every comparison below, so refuse it (and inf) first
+        value = _get(cfg, key)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value}")
+        if key in _NON_NEGATIVE and value < 0:
+            raise ConfigError(f"{key} must not be negative, got {value}")
+    if any(not math.isfinite(w) or w < 0 for w in cfg.style_layer_weights):
+        raise ConfigError(
+            f"style_layer_weights must be finite and non-negative, got {cfg.style_layer_weights}"
+        )
     for key in ("steps", "coarse_steps", "video.first_frame_steps", "video.frame_steps"):
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key} must not be negative, got {_get(cfg, key)}")
+    if cfg.max_tile_pixels < 0:
+        raise ConfigError(f"max_tile_pixels must be 0 (automatic) or a pixel count, got {cfg.max_tile_pixels}")
     if cfg.scale_ratio <= 1.0:
         raise ConfigError(f"scale_ratio must be above 1, got {cfg.scale_ratio}")
     if cfg.style_scale <= 0:
@@ -144,14 +175,31 @@ def validate(cfg: StyleConfig) -> None:
             close = difflib.get_close_matches(layer, LAYER_NAMES, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"unknown VGG-19 layer {layer!r}{hint}")
+    if cfg.video.temporal_blur < 0:
+        raise ConfigError(f"video.temporal_blur must not be negative, got {cfg.video.temporal_blur}")
     if not 0 <= cfg.video.overlap:
         raise ConfigError("video.overlap must not be negative")
+    if not 0 <= cfg.video.seam_warmup:
+        raise ConfigError("video.seam_warmup must not be negative")
+
+
+def check_style_weights(values: Any, what: str = "style_weights") -> None:
+    """Blend weights of several styles: finite, non-negative and not all zero."""
+    values = tuple(values or ())
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{what} must be finite numbers, got {', '.join(map(str, values)) or 'nothing'}")
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise ConfigError(f"{what} must be non-negative and not all zero, got {', '.join(map(str, values))}")
 
 
 def _get(cfg: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         cfg = getattr(cfg, part)
     return cfg
+
+
+_FLOAT_KEYS = _float_keys()
+_NON_NEGATIVE = tuple(k for k in _FLOAT_KEYS if k.endswith(("weight", "lr", "early_stop", "threshold")))
 
 
 def keys() -> list[str]:

@@ -1,5 +1,11 @@
 """Errors users can act on. The CLI prints their message (no traceback) and exits with `exit_code`."""
 
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
 
 class StylebatchError(Exception):
     """Base of every error stylebatch reports to users as a plain message."""
@@ -26,3 +32,45 @@ class InputError(StylebatchError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class StorageError(StylebatchError):
+    """The run directory cannot be written (disk full, read-only, no permission)."""
+
+    exit_code = 2
+
+
+class LedgerError(StylebatchError):
+    """The ledger is damaged or cannot be read; the message names the way out."""
+
+    exit_code = 2
+
+
+class LedgerWriteError(LedgerError):
+    """The ledger could not be written during a run (disk full, read-only): the run stops."""
+
+    exit_code = 1
+
+
+def free_space(path: str | os.PathLike) -> str:
+    """Free space on the filesystem holding `path` (or its nearest existing parent), readable."""
+    p = Path(os.path.abspath(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        st = os.statvfs(p)
+    except OSError:
+        return "free space unknown"
+    free = st.f_bavail * st.f_frsize
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if free < 1024 or unit == "GB":
+            return f"{free:.0f} {unit} free" if unit == "bytes" else f"{free:.1f} {unit} free"
+        free /= 1024
+    return ""
+
+
+def storage_message(exc: OSError, path: str | os.PathLike) -> str:
+    """One line for a failed write: the path, the cause (errno name) and the free space there."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    cause = exc.strerror or str(exc)
+    return f"cannot write {path}: {cause}" + (f" ({code}; {free_space(path)})" if code else "")

@@ -130,13 +130,18 @@ def encode(image: Tensor | Image.Image, fmt: str = "PNG", quality: int = 95) -> 
     return buf.getvalue()
 
 
+FILE_MODE = 0o644 & ~_UMASK  # every output and sidecar (mkstemp alone would make them 0600)
+TEMP_NAME_CHARS = 40  # of the output's name in its temp file's: the temp name never hits NAME_MAX
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write bytes to a temp file beside `path`, fsync, then rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix = f".{path.name[:TEMP_NAME_CHARS]}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -161,7 +166,12 @@ def save_image(
 ) -> Path:
     """Save atomically in the format of the extension; then the sidecar JSON, also atomically."""
     data = image if isinstance(image, bytes) else encode(image, format_for(path), quality)
+    text = json.dumps(metadata, indent=2, default=str).encode() if metadata is not None else None
     out = atomic_write(path, data)
-    if metadata is not None:
-        atomic_write(sidecar_path(out), json.dumps(metadata, indent=2, default=str).encode())
+    if text is not None:
+        try:
+            atomic_write(sidecar_path(out), text)
+        except BaseException:
+            out.unlink(missing_ok=True)  # an output without its sidecar would pass for a finished job
+            raise
     return out

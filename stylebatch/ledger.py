@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from .config import StyleConfig
-from .errors import ConfigError
+from .errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space
 from .hashing import file_sha256 as file_hash
 from .manifest import Job, RowError
 
 LEDGER_NAME = "ledger.sqlite"
 LOCK_NAME = ".lock"
+RESERVE_NAME = ".ledger-reserve"  # room kept for the ledger's last writes when the disk fills up
+RESERVE_BYTES = 48 * 1024  # a checkpoint of a few pages plus the last updates
 STATUSES = ("pending", "running", "done", "failed")
 # settings that change how fast a result comes, not what it is: not part of a job's identity
 RUNTIME_ONLY = ("device", "progress_every", "compile", "cuda_graphs", "name", "description")
@@ -92,30 +94,110 @@ class Entry:
     cfg: StyleConfig
 
 
+def damaged_message(path: Path, reason: str) -> str:
+    return (
+        f"the ledger {path} is damaged ({reason}); rebuild it from the outputs' sidecars with "
+        "`stylebatch run MANIFEST --out DIR --rebuild-ledger` (or `stylebatch folder ... "
+        "--rebuild-ledger`): finished outputs are kept and not redone"
+    )
+
+
+def _unwritable(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(k in text for k in ("full", "readonly", "read-only", "i/o error", "unable to open"))
+
+
 class Ledger:
-    """Read-write access for the driver (one process), or read-only for status and reports."""
+    """Read-write access for the driver (one process), or read-only for status and reports.
+
+    A damaged file raises LedgerError naming `--rebuild-ledger`; a ledger that cannot be written
+    raises StorageError when opened and LedgerError on a later write.
+    """
 
     def __init__(self, run_dir: str | os.PathLike, readonly: bool = False) -> None:
         self.path = Path(run_dir) / LEDGER_NAME
-        if readonly:
-            if not self.path.exists():
-                raise ConfigError(f"{run_dir} is not a run directory (no {LEDGER_NAME})")
-            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+        self.reserve = Path(run_dir) / RESERVE_NAME
+        self.readonly = readonly
+        if readonly and not self.path.exists():
+            raise ConfigError(f"{run_dir} is not a run directory (no {LEDGER_NAME})")
+        if self.path.exists() and self.path.stat().st_size == 0:
+            raise LedgerError(damaged_message(self.path, "an empty file"))
+        try:
+            if readonly:
+                # a read-only directory (a finished run on read-only media) has no -shm to share
+                ro = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro{ro}", uri=True, timeout=10)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._make_reserve()  # first: on a nearly full disk the ledger itself takes the rest
+                self.db = sqlite3.connect(self.path, timeout=30)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+            self._check()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _unwritable(exc) and not readonly:
+                raise StorageError(
+                    f"cannot write the ledger {self.path}: {exc} ({free_space(self.path)}); "
+                    "free some space or choose a writable --out"
+                ) from None
+            if isinstance(exc, sqlite3.OperationalError) and _unwritable(exc):
+                raise LedgerError(f"cannot read the ledger {self.path}: {exc}") from None
+            raise LedgerError(damaged_message(self.path, str(exc))) from None
         self.db.row_factory = sqlite3.Row
+
+    def _check(self) -> None:
+        """Damage shows as an error on the first page read: look at every page once, now."""
+        result = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(result)
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"jobs", "runs"} <= tables:
+            raise sqlite3.DatabaseError("no jobs table: not a stylebatch ledger")
+
+    def _make_reserve(self) -> None:
+        try:
+            with open(self.reserve, "wb") as f:
+                f.write(os.urandom(RESERVE_BYTES))  # real blocks, even on compressing filesystems
+        except OSError:
+            self.reserve.unlink(missing_ok=True)  # no room even for that: run without it
 
     def close(self) -> None:
         self.db.close()
+        if not self.readonly:
+            self.reserve.unlink(missing_ok=True)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        with self.db:  # commit on success, roll back on error
-            yield self.db
+        try:
+            with self.db:  # commit on success, roll back on error
+                yield self.db
+        except sqlite3.DatabaseError as exc:
+            raise LedgerWriteError(
+                f"cannot write the ledger {self.path}: {exc} ({free_space(self.path)})"
+            ) from None
+
+    def release_reserve(self) -> bool:
+        """Free the space kept for the last writes (the disk is full); whether there was any."""
+        if self.reserve.exists():
+            self.reserve.unlink(missing_ok=True)
+            return True
+        return False
+
+    def last_write(self, sql: str) -> int:
+        """One statement when the disk is full: after the reserve is freed, and once more after
+        folding the WAL into the database (which truncates the WAL). Returns the rows changed."""
+        self.release_reserve()
+        try:
+            with self.tx() as db:
+                return db.execute(sql).rowcount
+        except LedgerError:
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError:
+                pass
+            with self.tx() as db:
+                return db.execute(sql).rowcount
 
     # -- the driver's side -------------------------------------------------------------------
 
@@ -264,6 +346,64 @@ class Ledger:
     def last_run(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         return dict(row) if row else None
+
+
+def _sidecars(run_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(output relative to run_dir, sidecar) for every output whose sidecar names its job."""
+    for dirpath, dirnames, filenames in os.walk(run_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("thumbs", "video"))
+        for name in sorted(filenames):
+            output = Path(dirpath) / name[: -len(".json")]
+            if not name.endswith(".json") or name.startswith(".") or not output.is_file():
+                continue
+            try:
+                data = json.loads((Path(dirpath) / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("job_id"), str):
+                yield output.relative_to(run_dir).as_posix(), data
+
+
+def has_sidecars(run_dir: str | os.PathLike) -> bool:
+    return Path(run_dir).is_dir() and next(_sidecars(Path(run_dir)), None) is not None
+
+
+def rebuild(run_dir: str | os.PathLike) -> int:
+    """A new ledger from the outputs' sidecars (each names its job id, inputs, settings, losses).
+
+    A damaged ledger is kept beside it as `ledger.sqlite.damaged-TIME`. Returns the jobs recovered
+    as done; the next `sync` skips those whose inputs, settings and weights are unchanged.
+    """
+    run_dir = Path(run_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in ("", "-wal", "-shm"):
+        old = run_dir / f"{LEDGER_NAME}{suffix}"
+        if old.exists():
+            old.rename(run_dir / f"{LEDGER_NAME}.damaged-{stamp}{suffix}")
+    ledger = Ledger(run_dir)
+    n = 0
+    try:
+        with ledger.tx() as db:
+            for output, side in _sidecars(run_dir):
+                inputs = side.get("inputs") or {}
+                row = side.get("manifest_row") or {}
+                params = {k: v for k, v in (side.get("settings") or {}).items() if k not in RUNTIME_ONLY}
+                db.execute(
+                    "INSERT OR REPLACE INTO jobs (id, kind, source, row, content, styles, style_weights,"
+                    " output, params, inputs_hash, status, attempts, worker, node, started, ended, seconds,"
+                    " losses, history, current, updated) VALUES (?,?,?,?,?,?,?,?,?,?,'done',1,?,?,?,?,?,?,?,1,?)",
+                    (
+                        side["job_id"], "image", row.get("source"), row.get("line"), inputs.get("content"),
+                        json.dumps(inputs.get("styles")), json.dumps(inputs.get("style_weights")), output,
+                        json.dumps(params, default=str), side.get("inputs_hash"), side.get("worker"),
+                        side.get("node"), side.get("started"), side.get("ended"), side.get("seconds"),
+                        json.dumps(side.get("losses")), json.dumps(side.get("history")), time.time(),
+                    ),
+                )  # fmt: skip
+                n += 1
+    finally:
+        ledger.close()
+    return n
 
 
 class RunLock:

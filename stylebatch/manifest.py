@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from .config import StyleConfig, _check_key, apply_overrides
+from .config import StyleConfig, _check_key, apply_overrides, check_style_weights
 from .errors import ConfigError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -144,36 +145,92 @@ def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | R
 
 
 def _split(value: Any, sep: str = ";") -> list[Any]:
+    """A CSV cell's `;`-separated list; a part in single or double quotes is taken whole
+    (`'my;style.jpg';b.jpg`), so a file name may contain the separator."""
     if isinstance(value, list):
         return value
-    return [v.strip() for v in str(value).split(sep) if v.strip()]
+    parts: list[str] = []
+    rest = str(value).strip()
+    while rest:
+        quote = rest[0]
+        if quote in "'\"" and (end := rest.find(quote + sep, 1)) != -1:
+            parts.append(rest[1:end])
+            rest = rest[end + 2 :].strip()
+        elif quote in "'\"" and len(rest) > 1 and rest.endswith(quote):
+            parts.append(rest[1:-1])
+            rest = ""
+        else:
+            part, _, rest = rest.partition(sep)
+            parts.append(part.strip())
+            rest = rest.strip()
+    return [p for p in parts if p]
+
+
+def _join(values: list[str], sep: str = ";") -> str:
+    """The inverse of `_split`: names containing the separator (or starting with a quote) quoted."""
+    out = []
+    for v in values:
+        if sep in v or v[:1] in "'\"":
+            quote = "'" if "'" + sep not in v and not v.endswith("'") else '"'
+            v = f"{quote}{v}{quote}"
+        out.append(v)
+    return sep.join(out)
 
 
 def safe_output(text: str) -> str | None:
     """`text` as a normalised relative POSIX path inside the output directory, or None if it leaves it."""
     if not text or text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
         return None
-    parts = PurePosixPath(text.replace("\\", "/")).parts
+    parts = PurePosixPath(text).parts
     if any(p == ".." for p in parts) or not parts:
         return None
     clean = [p for p in parts if p != "."]
     return "/".join(clean) if clean else None
 
 
-def default_output(content: Path, styles: tuple[Path, ...], base: Path | None, fmt: str) -> str:
-    """`sub/photo__style.png`: the content's place under `base` (when inside it) plus the style names."""
+def _tag(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+def default_output(
+    content: Path,
+    styles: tuple[Path, ...],
+    base: Path | None,
+    fmt: str,
+    keep_ext: bool = False,
+    tags: tuple[str, ...] | None = None,
+) -> str:
+    """`sub/photo__style.png`: the content's place under `base` (when inside it) plus the style names.
+
+    `keep_ext` keeps the content's extension (`photo.jpg__style.png`) and `tags` replace the style
+    names: folder mode uses them to tell apart inputs that would otherwise share a name.
+    """
     rel = content.name
     if base is not None:
         try:
             rel = content.relative_to(base).as_posix()
         except ValueError:
             pass
-    stem = rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
-    tag = "+".join(re.sub(r"[^\w.-]+", "_", s.stem) for s in styles)
+    rel = rel.replace("\\", "_")  # a backslash in a file name: never a folder in an output name
+    stem = rel.rsplit(".", 1)[0] if "." in Path(rel).name and not keep_ext else rel
+    tag = "+".join(tags or (_tag(s.stem) for s in styles))
     ext = content.suffix.lower() if content.suffix.lower() in VIDEO_EXTENSIONS else f".{fmt}"
     if ext == ".jpeg":
         ext = ".jpg"
     return f"{stem}__{tag}{ext}"
+
+
+def style_tags(styles: list[Path]) -> list[str]:
+    """A distinct name tag per style file: its stem, else its name, else with parent folders."""
+    tags = [_tag(s.stem) for s in styles]
+    for depth in range(len(max((s.parts for s in styles), key=len, default=()))):
+        clash = [t for t in tags if tags.count(t) > 1]
+        if not clash:
+            break
+        for i, s in enumerate(styles):
+            if tags[i] in clash:
+                tags[i] = _tag("_".join(s.parts[-depth - 1 :]) if depth else s.name)
+    return tags
 
 
 def _row_job(
@@ -213,7 +270,10 @@ def _row_job(
         p = p if p.is_absolute() else folder / p
         p = Path(os.path.abspath(p))
         if not p.exists():
-            bad(field_, f"file not found: {p}")
+            hint = ""
+            if field_ == "style" and ";" in str(row.get("style", "")) and not isinstance(row["style"], list):
+                hint = " (a file name containing ';' is written in quotes: 'my;style.jpg')"
+            bad(field_, f"file not found: {p}{hint}")
         elif p.is_dir():
             bad(field_, f"is a directory, not a file: {p}")
         return p
@@ -231,12 +291,17 @@ def _row_job(
         else:
             if len(weights) != len(styles):
                 bad("style_weights", f"{len(weights)} weight(s) for {len(styles)} style(s)")
-            elif any(w < 0 for w in weights) or sum(weights) <= 0:
-                bad("style_weights", "weights must be non-negative and not all zero")
+            else:
+                try:
+                    check_style_weights(weights, "weights")
+                except ConfigError as exc:
+                    bad("style_weights", str(exc))
     output = None
     if "output" in row:
         output = safe_output(str(row["output"]))
-        if output is None:
+        if "\\" in str(row["output"]):  # a folder on Windows, a file name on Linux: neither guess
+            bad("output", f"{row['output']!r} contains a backslash; use / between folders")
+        elif output is None:
             bad("output", f"{row['output']!r} leaves the output directory (use a relative path without ..)")
         else:
             suffix = PurePosixPath(output).suffix.lower()
@@ -259,6 +324,50 @@ def _row_job(
         source=src,
         row=number,
     )
+
+
+NAME_MAX = 255  # bytes per file name on nearly every filesystem (os.pathconf tells the real one)
+SIDECAR_SUFFIX = ".json"  # the longest name written for an output is its sidecar's
+
+
+def name_max(folder: str | os.PathLike) -> int:
+    """The file-name limit of the filesystem holding `folder` (or its nearest existing parent)."""
+    path = Path(os.path.abspath(folder))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return int(os.pathconf(path, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def output_problems(jobs: list[Job], out_dir: str | os.PathLike | None = None) -> list[str]:
+    """Why these jobs cannot write their outputs: two jobs on one file, a name too long, a
+    reserved name. One line per problem, naming the manifest line or input; empty if none."""
+    limit = name_max(out_dir) if out_dir is not None else NAME_MAX
+    problems = []
+    by_output: dict[str, Job] = {}
+
+    def where(job: Job) -> str:
+        return f"{job.source}, line {job.row}" if job.row else str(job.content)
+
+    for job in jobs:
+        parts = job.output.split("/")
+        longest = max(len(p.encode()) for p in parts[:-1] + [parts[-1] + SIDECAR_SUFFIX])
+        if longest > limit:
+            problems.append(
+                f"{where(job)}: output name {job.output!r} is too long ({longest} bytes with its "
+                f"{SIDECAR_SUFFIX} sidecar; this filesystem allows {limit})"
+            )
+        elif job.output in RESERVED_OUTPUTS:
+            problems.append(f"{where(job)}: {job.output} is the run's own report file")
+        other = by_output.setdefault(job.output, job)
+        if other is not job and other.identity_key() != job.identity_key():
+            problems.append(
+                f"{where(job)}: writes {job.output}, as does {where(other)} "
+                f"({other.content.name} x {'+'.join(s.name for s in other.styles)}); give one another name"
+            )
+    return problems
 
 
 def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parsed:
@@ -319,6 +428,10 @@ def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parse
             out.errors.append(
                 RowError(str(path), number, "output", f"{job.output} is also the output of line {other.row}")
             )
+            continue
+        own = output_problems([job])  # a name too long for any filesystem
+        if own:
+            out.errors.append(RowError(str(path), number, "output", own[0].split(": ", 1)[1]))
             continue
         seen[key] = by_output[job.output] = job
         out.jobs.append(job)
@@ -394,17 +507,27 @@ def folder_jobs(
 ) -> list[Job]:
     """Each image of the folder against each style, outputs mirroring the folder structure."""
     root = Path(os.path.abspath(root))
-    style_paths = [Path(os.path.abspath(s)) for s in styles]
+    style_paths = list(dict.fromkeys(Path(os.path.abspath(s)) for s in styles))  # each style once
     for s in style_paths:
+        if s.is_dir():
+            raise ConfigError(f"style image {s} is a directory, not an image")
         if not s.is_file():
             raise ConfigError(f"style image {s} not found")
+    tags = style_tags(style_paths)
+    contents = scan_folder(root, exclude, skipped)
+    # photo.jpg and photo.png would both become photo__style.png: those keep their extension
+    stems = Counter(default_output(c, (), root, "x", tags=("",)) for c in contents)
     jobs = []
-    for content in scan_folder(root, exclude, skipped):
-        for style in style_paths:
-            out = default_output(content, (style,), root, base_cfg.format)
+    for content in contents:
+        keep_ext = stems[default_output(content, (), root, "x", tags=("",))] > 1
+        for style, tag in zip(style_paths, tags, strict=True):
+            out = default_output(content, (style,), root, base_cfg.format, keep_ext, (tag,))
             jobs.append(Job(content=content, styles=(style,), output=out, source=str(root)))
     if not jobs:
         raise ConfigError(f"no images found under {root}")
+    problems = output_problems(jobs)
+    if problems:
+        raise ConfigError("\n".join(problems) + "\n(nothing was run)")
     return jobs
 
 
@@ -421,7 +544,7 @@ def to_csv(jobs: list[Job], relative_to: Path) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["content", "style", "output"])
     for job in jobs:
-        writer.writerow([rel(job.content), ";".join(rel(s) for s in job.styles), job.output])
+        writer.writerow([rel(job.content), _join([rel(s) for s in job.styles]), job.output])
     return buf.getvalue()
 
 

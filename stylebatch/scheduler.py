@@ -1,13 +1,15 @@
 """The batch driver: jobs to Ray workers through a `ray.wait` loop, results into the ledger.
 
-Per-job errors fail that job only; a dead worker is replaced and its job requeued (bounded);
-Ctrl-C puts in-flight jobs back to pending so the next run resumes them.
+Per-job errors (a storage fault writing an output included) fail that job only; a dead worker
+is replaced and its job requeued (bounded); Ctrl-C (or SIGTERM, SIGHUP) puts in-flight jobs
+back to pending so the next run resumes them. Only a ledger that cannot be written stops a run.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -15,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from . import cluster, images, weights
+from . import ledger as ledgerlib
 from .config import StyleConfig
-from .errors import ConfigError, StylebatchError
+from .errors import ConfigError, LedgerError, StorageError, StylebatchError, storage_message
 from .ledger import Entry, Ledger, RunLock, job_id
-from .manifest import Job, RowError
+from .manifest import Job, RowError, output_problems
 
 MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
@@ -52,6 +55,7 @@ class RunSummary:
     interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
     grams_computed: int = 0
+    rebuilt: int | None = None  # jobs recovered from sidecars when the ledger was rebuilt
 
     @property
     def per_hour(self) -> float:
@@ -73,12 +77,20 @@ class Reporter:
 
     def finished(self, label: str, ok: bool, message: str = "") -> None: ...
 
+    def note(self, text: str) -> None: ...
+
     def end(self) -> None: ...
 
 
 def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
-    """Each job's effective settings and ledger id (hash of inputs, settings and weights)."""
+    """Each job's effective settings and ledger id (hash of inputs, settings and weights).
+
+    The weights every job needs are resolved and loaded here, on the driver, before any worker
+    starts: missing weights fail once with the three ways out (WeightsError), not in N workers.
+    """
     entries = []
+    for spec in dict.fromkeys(job.config(base_cfg).weights for job in jobs):
+        weights.ensure(spec)
     for job in jobs:
         cfg = job.config(base_cfg)
         ident, _ = job_id(job, cfg, weights.resolve(cfg.weights).identity)
@@ -95,6 +107,13 @@ class _Worker:
     handle: Any
     refs: list = field(default_factory=list)  # in-flight job refs, oldest first (runs first)
     placed: Any = None  # a replacement's first call: it takes jobs once this returns
+    weights: set = field(default_factory=set)  # weight specs already sent to it
+
+    def give_weights(self, spec: str) -> None:
+        """Send the driver's weights for `spec` once (actor calls run in order: before its jobs)."""
+        if spec not in self.weights:
+            self.handle.install.remote(weights.share(spec))
+            self.weights.add(spec)
 
 
 _POOL: list[_Worker] = []
@@ -138,9 +157,10 @@ def _new_worker(spec: tuple, cfg: StyleConfig) -> _Worker:
     _SERIAL += 1
     name = f"w{_SERIAL}"
     _, gpus, cpus, threads = spec
-    handle = make_worker(name, gpus, cpus, threads, _BOARD)
-    handle.warm.remote(cfg)  # loads VGG-19 while the driver ships the first inputs
-    return _Worker(name, handle)
+    worker = _Worker(name, make_worker(name, gpus, cpus, threads, _BOARD))
+    worker.give_weights(cfg.weights)
+    worker.handle.warm.remote(cfg)  # builds VGG-19 while the driver ships the first inputs
+    return worker
 
 
 def _get_pool(ray, options: RunOptions, cfg: StyleConfig) -> list[_Worker]:
@@ -198,17 +218,57 @@ def run_batch(
     base_cfg: StyleConfig,
     invalid: list[RowError] | None = None,
     reporter: Reporter | None = None,
+    rebuild_ledger: bool = False,
 ) -> RunSummary:
-    """Run (or resume) every job into `run_dir`; returns the summary. Holds the run's lock."""
+    """Run (or resume) every job into `run_dir`; returns the summary. Holds the run's lock.
+
+    Refused before any work (ConfigError, StorageError, LedgerError): two jobs writing one file,
+    a name too long for the filesystem, an unwritable `run_dir`, a damaged ledger. With
+    `rebuild_ledger` (or when the ledger is missing but outputs have sidecars) the ledger is
+    rebuilt from the sidecars first, so no finished output is redone.
+    """
     run_dir = Path(run_dir)
     reporter = reporter or Reporter()
-    with RunLock(run_dir):
+    problems = output_problems([e.job for e in entries], run_dir)
+    if problems:
+        raise ConfigError("\n".join(problems) + "\n(nothing was run)")
+    check_writable(run_dir)
+    try:
+        lock = RunLock(run_dir).__enter__()
+    except OSError as exc:
+        raise StorageError(storage_message(exc, run_dir / ledgerlib.LOCK_NAME)) from None
+    try:
         _remove_stale_temps(run_dir)
+        rebuilt = None
+        lost = not (run_dir / ledgerlib.LEDGER_NAME).exists() and ledgerlib.has_sidecars(run_dir)
+        if rebuild_ledger or lost:
+            rebuilt = ledgerlib.rebuild(run_dir)
+            why = "" if rebuild_ledger else f" (no {ledgerlib.LEDGER_NAME} found)"
+            reporter.note(f"rebuilt the ledger from {rebuilt} output sidecar(s){why}")
         ledger = Ledger(run_dir)
         try:
-            return _run(ledger, run_dir, entries, options, base_cfg, invalid or [], reporter)
+            summary = _run(ledger, run_dir, entries, options, base_cfg, invalid or [], reporter)
+            summary.rebuilt = rebuilt
+            return summary
         finally:
             ledger.close()
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse an output directory that cannot be written (read-only, no permission, full)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=run_dir, prefix=".write-test.", suffix=".tmp")
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise StorageError(f"--out: {storage_message(exc, run_dir)}; choose a writable --out") from None
 
 
 _STALE_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # images.atomic_write's temp names
@@ -222,13 +282,19 @@ def _remove_stale_temps(run_dir: Path) -> None:
     if run_dir.is_dir():
         for path in run_dir.rglob(".*.tmp"):
             if _STALE_TEMP.match(path.name) and path.is_file():
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass  # a read-only corner of the run: the temp file harms nothing
 
 
 def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunSummary:
     t0 = time.perf_counter()
-    plan = ledger.sync(entries, invalid, options.retry_failed, run_dir)
-    run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
+    try:
+        plan = ledger.sync(entries, invalid, options.retry_failed, run_dir)
+        run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
+    except LedgerError as exc:
+        raise StorageError(f"{exc}; nothing was run: free some space or choose another --out") from None
     summary = RunSummary(total=len(entries) + len(invalid), skipped=plan["skipped"])
     by_id = {e.id: e for e in entries}
     todo = [by_id[i] for i in plan["run"]]
@@ -245,22 +311,45 @@ def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunS
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
+    except LedgerError as exc:  # the ledger cannot be written: stop, leaving no job 'running'
+        summary.interrupted = True
+        raise type(exc)(f"{exc}; {_stop_on_ledger_error(ledger)}") from None
     finally:
         summary.seconds = time.perf_counter() - t0
         counts = ledger.counts()
         summary.failed = counts["failed"]
         summary.failures = [(_label(j), j["error"] or "") for j in ledger.jobs() if j["status"] == "failed"]
-        ledger.end_run(
-            run_id,
-            total=summary.total,
-            skipped=summary.skipped,
-            done=summary.done,
-            failed=summary.failed,
-            started_jobs=summary.started,
-            interrupted=int(summary.interrupted),
-        )
+        try:
+            ledger.end_run(
+                run_id,
+                total=summary.total,
+                skipped=summary.skipped,
+                done=summary.done,
+                failed=summary.failed,
+                started_jobs=summary.started,
+                interrupted=int(summary.interrupted),
+            )
+        except LedgerError:
+            pass  # already said: the ledger cannot be written
         reporter.end()
     return summary
+
+
+def _stop_on_ledger_error(ledger: Ledger) -> str:
+    """After a failed ledger write: stop the workers, then put every 'running' row back to pending
+    (the space kept in reserve makes room on a full disk). Returns what the user should know."""
+    release_workers()
+    try:
+        n = ledger.last_write("UPDATE jobs SET status='pending' WHERE status='running'")
+    except LedgerError:
+        return (
+            "the run stopped taking new work; jobs it was running still show as running "
+            "and run again next time (free some space, then rerun the same command)"
+        )
+    return (
+        f"the run stopped taking new work; {n} job(s) in flight were put back to pending; "
+        "free some space, then rerun the same command"
+    )
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -269,7 +358,7 @@ def _label(row: dict[str, Any]) -> str:
     return row["output"] or row["id"]
 
 
-def _job_payload(entry: Entry, attempt: int) -> dict[str, Any]:
+def _job_payload(entry: Entry, attempt: int, worker: str) -> dict[str, Any]:
     job = entry.job
     hooks = [h for h in os.environ.get(TEST_CRASH_ENV, "").split(",") if h]
     crash = next((h for h in hooks if h.split(":", 1)[-1] in job.content.name), None)
@@ -283,6 +372,7 @@ def _job_payload(entry: Entry, attempt: int) -> dict[str, Any]:
         "row": {"source": job.source, "line": job.row},
         "cfg": entry.cfg,
         "attempt": attempt,
+        "worker": worker,
         "test_crash": crash,
     }
 
@@ -328,7 +418,8 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                 reporter.finished(entry.job.label, False, str(bad))
                 continue
             ledger.mark_running(entry.id, w.name)
-            ref = w.handle.run.remote(_job_payload(entry, crashes[entry.id] + 1), *inputs)
+            w.give_weights(entry.cfg.weights)
+            ref = w.handle.run.remote(_job_payload(entry, crashes[entry.id] + 1, w.name), *inputs)
             w.refs.append(ref)
             inflight[ref] = (entry, w)
             summary.started += 1
@@ -428,9 +519,10 @@ def _store(ledger, run_dir, entry: Entry, result: dict, reporter: Reporter, summ
         return
     try:
         images.save_image(result["data"], run_dir / entry.job.output, result["sidecar"])
-    except OSError as exc:
-        ledger.mark_failed(entry.id, f"cannot write {entry.job.output}: {exc}")
-        reporter.finished(label, False, str(exc))
+    except OSError as exc:  # disk full, read-only, no permission: this job's failure
+        msg = storage_message(exc, run_dir / entry.job.output)
+        ledger.mark_failed(entry.id, msg, worker=result.get("worker"), node=result.get("node"))
+        reporter.finished(label, False, msg)
         return
     ledger.mark_done(entry.id, result)
     summary.done += 1

@@ -46,9 +46,15 @@ def _hash_prefix() -> str:
     return Path(TORCHVISION.url).stem.rsplit("-", 1)[-1]  # vgg19-dcbb9e9d.pth -> dcbb9e9d
 
 
+def _spec(spec: str | None) -> str:
+    return (spec or "default").strip()
+
+
 def resolve(spec: str | None = None) -> WeightsInfo:
     """Turn `--weights` (or STYLEBATCH_WEIGHTS) into a WeightsInfo without loading anything big."""
-    spec = (spec or "default").strip()
+    spec = _spec(spec)
+    if spec in _INSTALLED:  # a worker given the driver's weights
+        return _INSTALLED[spec]
     if spec == "default" and os.environ.get(ENV_WEIGHTS):
         spec = os.environ[ENV_WEIGHTS]
     if spec == "default":
@@ -156,6 +162,49 @@ def load_features(info: WeightsInfo, progress: bool = True) -> nn.Sequential:
     features.requires_grad_(False).eval()
     _FEATURES[info.identity] = features
     return features
+
+
+def ensure(spec: str | None) -> WeightsInfo:
+    """On the driver, before any worker starts: resolve and load the weights (downloading them if
+    allowed), so a missing file or download fails once, here, with the three ways out."""
+    info = resolve(spec)
+    if not info.is_random:  # random weights are rebuilt from their seed wherever they are needed
+        load_features(info)
+    return info
+
+
+Shipped = tuple[str, WeightsInfo, dict[str, torch.Tensor]]  # (spec as given, resolved, features)
+_SHIPPED: dict[tuple[str, str], object] = {}  # (Ray job id, spec) -> object ref
+_INSTALLED: dict[str, WeightsInfo] = {}  # on a worker: spec -> the driver's resolution of it
+
+
+def share(spec: str | None) -> object | None:
+    """The driver's loaded features as a Ray object (once per spec and Ray session), for workers
+    to `install`: nodes need neither internet nor a shared file, and N workers never download
+    N copies. None for random weights (each worker builds them from the seed)."""
+    info = resolve(spec)
+    if info.is_random:
+        return None
+    import ray
+
+    key = (ray.get_runtime_context().get_job_id(), _spec(spec))
+    if key not in _SHIPPED:
+        state = {k: v.detach().contiguous() for k, v in load_features(info).state_dict().items()}
+        _SHIPPED[key] = ray.put((_spec(spec), info, state))
+    return _SHIPPED[key]
+
+
+def install(shipped: Shipped | None) -> None:
+    """On a worker: take the driver's weights, so `resolve` and `load_features` never look for a
+    file or a download here (the spec means what it meant on the driver)."""
+    if shipped is None:
+        return
+    spec, info, state = shipped
+    _INSTALLED[spec] = info
+    if info.identity not in _FEATURES:
+        features = build_features()
+        features.load_state_dict(state)
+        _FEATURES[info.identity] = features.requires_grad_(False).eval()
 
 
 def verify(path: Path | str | None = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from . import api, images, metadata
+from . import api, images, metadata, weights
 from .config import StyleConfig
 from .engine import Callback, StepInfo, get_extractor, pick_device
 from .errors import InputError, StylebatchError
@@ -81,7 +81,18 @@ def run_job(
             "styles": job["styles"],
             "style_weights": job["style_weights"] or [1.0] * len(styles),
         }
-        extra = {"job_id": job["id"], "manifest_row": job["row"], **({"notes": notes} if notes else {})}
+        # with these a lost ledger is rebuilt from the sidecars (ledger.rebuild)
+        extra = {
+            "job_id": job["id"],
+            "manifest_row": job["row"],
+            "output": job["output"],
+            "started": started,
+            "ended": time.time(),
+            "node": socket.gethostname(),
+            "worker": job.get("worker"),
+            "history": out.result.history,
+            **({"notes": notes} if notes else {}),
+        }
         sidecar = metadata.sidecar(
             cfg, inputs=inputs, result=out.result, weights_identity=out.result.weights, extra=extra
         )
@@ -155,6 +166,10 @@ class StyleWorker:
     def stats(self) -> dict[str, int]:
         return {"grams_computed": self.cache.computed, "cache_hits": self.cache.hits, "jobs": self.jobs_done}
 
+    def install(self, shipped: weights.Shipped | None) -> None:
+        """Take the driver's VGG-19 weights (sent once through the object store)."""
+        weights.install(shipped)
+
     def warm(self, cfg: StyleConfig) -> str:
         """Load VGG-19 now (the engine keeps it per process) so the first job is not slower."""
         get_extractor(cfg, pick_device(cfg.device))
@@ -170,6 +185,9 @@ class StyleWorker:
         if crash and not crash.startswith("oom:") and (crash.startswith("always:") or job["attempt"] == 1):
             os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
         current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
+        # which device this worker really uses (the terminal says it once per worker)
+        device = metadata.describe_device(job["cfg"].device)
+        current |= {"device": device, "requested": job["cfg"].device, "node": self.node}
         self._post(current)
 
         def on_step(info: StepInfo) -> None:  # called every cfg.progress_every steps

@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from .. import manifest as mf
+from .. import metadata
 from .. import report as rp
 from ..config import StyleConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError, storage_message
 from ..manifest import Job, RowError
 from .common import (
     DeviceOpt,
@@ -46,6 +47,12 @@ SharedFsOpt = Annotated[
 ]
 NoRetryOpt = Annotated[bool, typer.Option("--no-retry-failed", help="Leave jobs that failed before.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+RebuildOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebuild-ledger", help="Rebuild a damaged or lost ledger.sqlite from the outputs' sidecars first."
+    ),
+]
 StylesOpt = Annotated[list[Path], typer.Option("--style", "-s", help="A style image (repeatable).")]
 
 manifest_app = typer.Typer(help="Write manifests.", no_args_is_help=True)
@@ -71,17 +78,27 @@ class RichReporter:
         self.workers: dict[str, TaskID] = {}
         self.done = self.failed = self.total = 0
         self.t0 = time.perf_counter()
-        self.finished_now = 0
+        self.done_now = 0
+        self.devices: dict[str, str] = {}  # worker -> the device it said it runs on
+        self.cpu_noted = False
 
     def begin(self, total: int, done_before: int, to_run: int) -> None:
         self.total, self.done = total, done_before
-        self.wants_progress = self.live
+        self.wants_progress = True  # without a terminal too: each worker says its device once
         if self.live:
             self.progress.start()
             self.overall = self.progress.add_task("[bold]jobs", total=total, completed=done_before, info="")
         console.print(f"{total} job(s): {done_before} already done, {to_run} to run", highlight=False)
 
     def worker(self, name: str, info: dict[str, Any] | None) -> None:
+        if info and info.get("device") and name not in self.devices:
+            self.devices[name] = info["device"]
+            where = f" on {info['node']}" if info.get("node") else ""
+            console.print(f"worker {name}{where}: {info['device']}", highlight=False)
+            note = metadata.cpu_fallback_note(info.get("requested"), info["device"])
+            if note and not self.cpu_noted:  # one line for the run, not one per worker
+                self.cpu_noted = True
+                console.print(f"[yellow]note:[/] {note}", highlight=False)
         if not self.live:
             return
         if name not in self.workers:
@@ -98,14 +115,19 @@ class RichReporter:
             info=f"{info['label']} {loss}",
         )
 
+    def note(self, text: str) -> None:
+        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
+
     def finished(self, label: str, ok: bool, message: str = "") -> None:
-        self.finished_now += 1
         if ok:
             self.done += 1
+            self.done_now += 1
         else:
             self.failed += 1
-        rate = self.finished_now / max(time.perf_counter() - self.t0, 1e-9) * 3600
-        info = f"done {self.done} failed {self.failed} · {rate:.0f} images/hour"
+        rate = self.done_now / max(time.perf_counter() - self.t0, 1e-9) * 3600
+        info = f"done {self.done} failed {self.failed}" + (
+            f" · {rate:.0f} images/hour" if self.done_now else ""
+        )
         if self.live and self.overall is not None:
             self.progress.update(self.overall, completed=self.done + self.failed, info=info)
             if not ok:
@@ -131,13 +153,16 @@ def _print_summary(run_dir: Path, info: dict[str, Any], summary: Any = None) -> 
     if summary is not None:
         table.add_row("done this run", str(summary.done))
         table.add_row("skipped (already done)", str(summary.skipped))
-        table.add_row("throughput", f"{summary.per_hour:.1f} images/hour ({summary.seconds:.1f} s)")
-    else:
+        if summary.done:
+            table.add_row("throughput", f"{summary.per_hour:.1f} images/hour ({summary.seconds:.1f} s)")
+    elif info.get("images_per_hour"):
         table.add_row("throughput", f"{info['images_per_hour']} images/hour")
     table.add_row("done", str(info["done"]))
     table.add_row("failed", f"[red]{info['failed']}[/]" if info["failed"] else "0")
     if info["pending"] or info["running"]:
         table.add_row("to do", str(info["pending"] + info["running"]))
+    for device, n in (info.get("devices") or {}).items():  # from the sidecars (written by the report)
+        table.add_row("ran on", f"{device}: {n} job(s)")
     console.print(table)
     for f in info["failures"]:
         console.print(f"[red]failed[/] {f['job']}: {f['error']}", highlight=False, soft_wrap=True)
@@ -156,6 +181,7 @@ def _execute(
     skip_invalid: bool,
     no_retry_failed: bool,
     quiet: bool,
+    rebuild_ledger: bool = False,
 ) -> None:
     from ..scheduler import Reporter, RunOptions, prepare, run_batch
 
@@ -172,14 +198,22 @@ def _execute(
     )
     for err in invalid:
         console.print(f"[yellow]skipped invalid row[/] {err}", highlight=False, soft_wrap=True)
-    entries = prepare(jobs, cfg)
-    summary = run_batch(out, entries, options, cfg, invalid, Reporter() if quiet else RichReporter())
-    info = rp.write_report(out)
+    entries = prepare(jobs, cfg)  # loads the weights: missing ones stop here, before any worker
+    reporter = Reporter() if quiet else RichReporter()
+    summary = run_batch(out, entries, options, cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
+    try:
+        info = rp.write_report(out)
+    except OSError as exc:  # the outputs and the ledger are written; only the report is missing
+        console.print(f"[yellow]warning:[/] no report: {storage_message(exc, out)}", highlight=False)
+        info = rp.status(out)
+        info.setdefault("html", None)
+        info.setdefault("contact_sheet", None)
     if not quiet:
         _print_summary(out, info, summary)
-        console.print(
-            f"report: {info['html']}" + (f", {info['contact_sheet']}" if info["contact_sheet"] else "")
-        )
+        if info.get("html"):
+            console.print(
+                f"report: {info['html']}" + (f", {info['contact_sheet']}" if info["contact_sheet"] else "")
+            )
     raise typer.Exit(summary.exit_code)
 
 
@@ -202,6 +236,7 @@ def run(
     ] = False,
     no_retry_failed: NoRetryOpt = False,
     quiet: QuietOpt = False,
+    rebuild_ledger: RebuildOpt = False,
 ) -> None:
     """Run (or resume) every job of a manifest into a run directory.
 
@@ -214,7 +249,7 @@ def run(
     _execute(
         out, parsed.jobs, parsed.errors, cfg, workers=workers, gpus_per_worker=gpus_per_worker,
         address=address, shared_fs=shared_fs, skip_invalid=skip_invalid,
-        no_retry_failed=no_retry_failed, quiet=quiet,
+        no_retry_failed=no_retry_failed, quiet=quiet, rebuild_ledger=rebuild_ledger,
     )  # fmt: skip
 
 
@@ -235,6 +270,7 @@ def folder(
     shared_fs: SharedFsOpt = False,
     no_retry_failed: NoRetryOpt = False,
     quiet: QuietOpt = False,
+    rebuild_ledger: RebuildOpt = False,
 ) -> None:
     """Stylise every image under a folder against each style, mirroring the folder in DIR.
 
@@ -253,6 +289,7 @@ def folder(
     _execute(
         out, jobs, [], cfg, workers=workers, gpus_per_worker=gpus_per_worker, address=address,
         shared_fs=shared_fs, skip_invalid=False, no_retry_failed=no_retry_failed, quiet=quiet,
+        rebuild_ledger=rebuild_ledger,
     )  # fmt: skip
 
 
@@ -279,7 +316,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
     Example: stylebatch report runs/demo
     """
-    info = rp.write_report(run_dir)
+    try:
+        info = rp.write_report(run_dir)
+    except OSError as exc:
+        raise StorageError(f"no report: {storage_message(exc, run_dir)}") from None
     _print_summary(run_dir, info)
     console.print(f"report: {info['html']}" + (f", {info['contact_sheet']}" if info["contact_sheet"] else ""))
     raise typer.Exit(1 if info["failed"] else 0)
