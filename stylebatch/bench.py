@@ -62,7 +62,8 @@ def time_steps(base: StyleConfig, size: int, steps: int, batch: int = 1) -> tupl
     marks: list[float] = []
 
     def callback(info: StepInfo) -> None:
-        marks.append(info.elapsed)  # after a host sync: the steps so far have finished
+        if not info.tiles:  # per-tile reports of a tiled size are not step marks
+            marks.append(info.elapsed)  # after a host sync: the steps so far have finished
 
     if device.type == "cuda":
         torch.cuda.synchronize(device)

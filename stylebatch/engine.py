@@ -7,6 +7,7 @@ statistics. No files, no Ray, no CLI here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import color, weights
+from . import color, tiling, weights
 from .config import StyleConfig
 from .errors import ConfigError
 from .losses import ContentLoss, StyleLoss, TemporalLoss, blend_grams, gram, tv_loss
@@ -40,6 +41,10 @@ class StepInfo:
     # the current result [B, 3, H, W] on the device (the EMA for Adam), not a copy: clone to keep
     image: Tensor | None = None
     per_image: list[float] | None = None  # total loss of each image of the batch
+    # a tiled scale also reports after each tile of a step (tile of tiles; image None then)
+    tile: int = 0
+    tiles: int = 0
+    note: str = ""  # on a tiled scale's first report: how it is tiled (for the terminal)
 
 
 @dataclass
@@ -194,10 +199,12 @@ def style_grams(
     longest: int,
     autocast,
     cache: dict | None = None,
+    max_tile_pixels: int = 0,
 ) -> dict[str, Tensor]:
     """Gram targets of one style image sized for an output whose longest side is `longest`.
 
-    With a `cache` (a worker's dict), each style image is analysed once per size.
+    With a `cache` (a worker's dict), each style image is analysed once per size. A style
+    image over `max_tile_pixels` is analysed in tiles (same Grams, bounded memory).
     """
     side = max(16, round(longest * cfg.style_scale))
     key = None
@@ -207,9 +214,19 @@ def style_grams(
             return cache[key]
     device = next(model.buffers()).device
     image = resize(style.to(device), fit_size(*style.shape[-2:], side))
-    with torch.no_grad(), autocast():
-        feats = model(_layout(image, cfg, device))
-    grams = {name: gram(feats[name]) for name in cfg.style_layers}
+    tiles = tiling.plan(
+        *image.shape[-2:],
+        max_tile_pixels or image.shape[-2] * image.shape[-1],
+        *tiling.halo(cfg.style_layers),
+    )
+    if len(tiles) > 1:
+        grams = tiling.whole_grams(
+            lambda t: model(_layout(t, cfg, device)), image, cfg.style_layers, tiles, autocast
+        )
+    else:
+        with torch.no_grad(), autocast():
+            feats = model(_layout(image, cfg, device))
+        grams = {name: gram(feats[name]) for name in cfg.style_layers}
     if cache is not None:
         cache[key] = grams
         while len(cache) > 64:
@@ -277,6 +294,14 @@ def stylize_tensors(
         )
     plan = [cfg.coarse_steps] * (len(levels) - 1) + [final_steps]
     total_steps = sum(plan)
+    # scales over the tile budget are optimised in tiles (exact whole-image loss; tiling.py)
+    tile_budget = tiling.budget(cfg, device)
+    margin = tiling.halo((*cfg.content_layers, *cfg.style_layers))
+    tile_plans = [tiling.plan(*fit_size(*content.shape[-2:], s), tile_budget, *margin) for s in levels]
+
+    def features(image: Tensor) -> dict[str, Tensor]:
+        with autocast():
+            return model(_layout(image, cfg, device))
 
     image: Tensor | None = None
     history: list[dict[str, float]] = []
@@ -299,13 +324,7 @@ def stylize_tensors(
             x0 = _noise(target.shape[0], size, cfg.seed).to(device)
         else:
             x0 = target.clone()
-        with torch.no_grad(), autocast():
-            content_feats = model(_layout(target, cfg, device))
-        # clone: a CUDA-graph replay overwrites the extractor's output buffers
-        content_losses = {
-            name: ContentLoss(content_feats[name].clone(), cfg.normalize) for name in cfg.content_layers
-        }
-        per_style = [style_grams(model, s, cfg, longest, autocast, cache) for s in styles]
+        per_style = [style_grams(model, s, cfg, longest, autocast, cache, tile_budget) for s in styles]
         style_losses = {
             name: StyleLoss(blend_grams([g[name] for g in per_style], style_weights), cfg.normalize)
             for name in cfg.style_layers
@@ -316,11 +335,33 @@ def stylize_tensors(
                 resize(temporal.warped.float().to(device), size),
                 F.interpolate(temporal.mask.float().to(device), size=size, mode="nearest"),
             )
-        objective = _Objective(
-            model, content_losses, style_losses, temporal_loss, cfg, temporal, autocast, device
-        )
+        tiles, level_cfg = tile_plans[index], cfg
+        if len(tiles) > 1:
+            level_cfg = tiling.level_config(cfg)
+
+            def on_tile(calls, tile, n_tiles, losses, done=done, index=index, size=size, tiles=tiles):
+                if callback is not None:
+                    elapsed = time.perf_counter() - start
+                    info = StepInfo(done + calls - 1, total_steps, index, len(levels), size, losses, elapsed)
+                    note = tiling.describe(size, tiles, tile_budget, cfg) if calls == tile == 1 else ""
+                    callback(dataclasses.replace(info, tile=tile, tiles=n_tiles, note=note))
+
+            objective = tiling.TiledObjective(
+                features, target, style_losses, temporal_loss, temporal.weight if temporal else 0.0,
+                cfg, tiles, on_tile,
+            )  # fmt: skip
+        else:
+            with torch.no_grad(), autocast():
+                content_feats = model(_layout(target, cfg, device))
+            # clone: a CUDA-graph replay overwrites the extractor's output buffers
+            content_losses = {
+                name: ContentLoss(content_feats[name].clone(), cfg.normalize) for name in cfg.content_layers
+            }
+            objective = _Objective(
+                model, content_losses, style_losses, temporal_loss, cfg, temporal, autocast, device
+            )
         image, per_image, done = _optimise(
-            x0, objective, cfg, n_steps, done, total_steps, index, len(levels), size,
+            x0, objective, level_cfg, n_steps, done, total_steps, index, len(levels), size,
             (history, image_history), callback, start,
         )  # fmt: skip
         last = _sum(per_image)

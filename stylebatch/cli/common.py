@@ -107,6 +107,14 @@ def step_progress(label: str, quiet: bool = False) -> Iterator:
                 f"scale {info.scale + 1}/{info.scales} {info.size[1]}x{info.size[0]}  "
                 f"loss {losses['total']:.4g} (content {losses['content']:.3g}, style {losses['style']:.3g})"
             )
+            if info.note:  # a tiled scale starts: say how it is tiled
+                console.print(f"note: {info.note}", highlight=False)
+            if info.tiles:  # a tiled scale reports each tile of a step
+                detail = f"tile {info.tile}/{info.tiles}  " + detail
+                if interactive():
+                    done = info.step + info.tile / info.tiles
+                    progress.update(task, completed=done, total=info.total_steps, detail=detail)
+                return
             progress.update(task, completed=info.step, total=info.total_steps, detail=detail)
             if not interactive():
                 console.print(f"{label}: step {info.step}/{info.total_steps} {detail}", highlight=False)
