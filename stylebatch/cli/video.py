@@ -17,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from .. import weights as weights_
 from ..errors import ConfigError
 from .common import (
     DeviceOpt,
@@ -87,6 +88,7 @@ def video(
     if out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
         raise ConfigError(f"--out {out}: use a .mp4 (or .mov / .mkv) file name")
     warn_if_random(cfg)
+    weights_.ensure(cfg.weights)  # on the driver, before any decoding or worker: one message, exit 2
     run_dir = run_dir or out.with_name(out.name + ".run")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
@@ -129,44 +131,146 @@ def video(
 metrics_app = typer.Typer(help="Quality measures of finished outputs.", no_args_is_help=True)
 
 
+CutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cut-threshold",
+        help="Scene-cut threshold (default: the video pipeline's); pairs across cuts are skipped.",
+    ),
+]
+
+
+def _cut_threshold(value: float | None) -> float:
+    from ..config import VideoConfig
+
+    return VideoConfig().cut_threshold if value is None else value
+
+
 @metrics_app.command("warp-error")
 def warp_error(
     original: Annotated[Path, typer.Argument(help="The input video.")],
     stylised: Annotated[Path, typer.Argument(help="The stylised video (same frames).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (mean, per-pair profile).")] = False,
-    cut_threshold: Annotated[
-        float, typer.Option("--cut-threshold", help="Scene-cut threshold; pairs across cuts are skipped.")
-    ] = 0.35,
+    cut_threshold: CutOpt = None,
 ) -> None:
     """Warping error (Lai et al. 2018) of a stylised video, with the original's own as the floor.
 
-    Example: stylebatch metrics warp-error clip.mp4 clip_styled.mp4 --json
+    Streams both videos frame by frame. Example: stylebatch metrics warp-error clip.mp4 clip_styled.mp4 --json
     """
-    from ..errors import InputError
-    from ..video import cuts, decode, encode, metrics
+    from ..video import metrics
 
-    info = decode.probe(stylised)
-    size = (info.width, info.height)
-    orig_info = decode.probe(original)
-    originals = decode.read_frames(orig_info, size)
-    outputs = encode.read_video(stylised, size)
-    n = min(len(originals), len(outputs))
-    if n < 2:
-        raise InputError(stylised, "fewer than two frames: no pairs to measure")
-    notes = []
-    if len(originals) != len(outputs):
-        notes.append(f"frame counts differ ({len(originals)} vs {len(outputs)}): the first {n} are compared")
-    shots = cuts.shots(originals[:n], cut_threshold)
-    result, floor = metrics.warp_errors(originals[:n], [outputs[:n], originals[:n]], shots)
+    quality, notes = metrics.measure_videos(
+        original, stylised, cut_threshold=_cut_threshold(cut_threshold), filmstrip=False
+    )
+    result, floor = quality.warp_error, quality.warp_error_input
     if as_json:
         data = {"warp_error": result.to_dict(), "warp_error_input": floor.to_dict(), "notes": notes}
         typer.echo(json.dumps(data, indent=2))
         return
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+    worst = (
+        result.frames[max(range(len(result.pairs)), key=result.pairs.__getitem__)] if result.pairs else "-"
+    )
     console.print(
         f"warping error {result.mean:.5f} over {len(result.pairs)} pairs "
-        f"(the original's own: {floor.mean:.5f}); worst pair at frame "
-        f"{result.frames[int(max(range(len(result.pairs)), key=result.pairs.__getitem__))] if result.pairs else '-'}",
+        f"(the original's own: {floor.mean:.5f}); worst pair at frame {worst}",
         highlight=False,
     )
+
+
+@metrics_app.command("video-quality")
+def video_quality(
+    original: Annotated[Path, typer.Argument(help="The input video.")],
+    stylised: Annotated[Path, typer.Argument(help="The stylised video (same frames).")],
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="The independent stylisation (--temporal independent): the basis."),
+    ] = None,
+    style: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--style", "-s", help="The style image(s), for the scorer's loss per frame (repeat to blend)."
+        ),
+    ] = None,
+    style_weights: Annotated[
+        str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
+    ] = None,
+    weights: WeightsOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (every per-pair and per-frame value).")
+    ] = False,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write video_report.html (curves, filmstrip) into this folder."),
+    ] = None,
+    cut_threshold: CutOpt = None,
+) -> None:
+    """Two-sided quality: warping error AND detail retention AND the scorer's loss, per frame.
+
+    Detail is relative to --reference (else to each shot's first frame); the scorer's loss
+    needs --style. A temporal mode is good only when all three meet their bars.
+    Example: stylebatch metrics video-quality clip.mp4 warped.mp4 --reference independent.mp4 -s starry.jpg
+    """
+    from .. import weights as weightslib
+    from ..api import as_tensor
+    from ..config import StyleConfig
+    from ..video import decode, metrics, report
+
+    blend = parse_weights(style_weights, len(style or []))
+    styles = None
+    if style:
+        info = decode.open_video(stylised)
+        side = max(info.width, info.height)
+        styles = [as_tensor(path, side, StyleConfig().max_pixels) for path in style]
+    spec = weights or "default"
+    if styles:
+        weightslib.ensure(spec)  # a bad --weights fails once, before any decoding
+    quality, notes = metrics.measure_videos(
+        original, stylised, reference=reference, styles=styles, style_weights=blend, weights_spec=spec,
+        cut_threshold=_cut_threshold(cut_threshold), filmstrip=report_dir is not None,
+    )  # fmt: skip
+    if report_dir is not None:
+        data = {
+            "output": str(stylised), "input": str(original), "reference": str(reference or ""),
+            "frames": quality.frames, "seams": [], "cuts": quality.cuts,
+            "warp_error": quality.warp_error.to_dict(), "warp_error_input": quality.warp_error_input.to_dict(),
+            "notes": notes,
+        }  # fmt: skip
+        _, html_path = report.write(report_dir, data, quality)
+        notes.append(f"report {html_path}")
+    if as_json:
+        typer.echo(json.dumps({**quality.to_dict(), "notes": notes}, indent=2))
+        return
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    s, verdict = quality.summary(), quality.verdict()
+
+    def tick(ok: bool | None) -> str:
+        return {True: "[green]ok[/]", False: "[red]FAILS[/]", None: "[dim]not measured[/]"}[ok]
+
+    ref = (
+        f"; independent's {s['warp_error_reference']:.5f}, ratio {s['warp_ratio']:.3f}"
+        if s["warp_ratio"]
+        else ""
+    )
+    console.print(
+        f"warping error {s['warp_error']:.5f} over {len(quality.warp_error.pairs)} pairs "
+        f"(input's own {s['warp_error_input']:.5f}{ref}; bar <= {metrics.WARP_MAX}) {tick(verdict['warp'])}",
+        highlight=False,
+    )
+    console.print(
+        f"detail retention (vs {quality.detail_basis}) min {s['detail_min']:.3f}, mean {s['detail_mean']:.3f} "
+        f"(bar >= {metrics.DETAIL_MIN}) {tick(verdict['detail'])}",
+        highlight=False,
+    )
+    if quality.fidelity:
+        console.print(
+            f"scorer loss mean {s['fidelity_mean']:.4g}, worst frame {s['fidelity_ratio_max']:.3f}x the basis "
+            f"(bar <= {metrics.FIDELITY_MAX}) {tick(verdict['fidelity'])}",
+            highlight=False,
+        )
+    else:
+        console.print("scorer loss: not measured (give --style)", highlight=False)
+    good = {True: "[green]good[/]", False: "[red]not good[/]", None: "[yellow]incomplete[/]"}[verdict["good"]]
+    console.print(f"verdict: {good}", highlight=False)

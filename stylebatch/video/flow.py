@@ -63,11 +63,25 @@ def reliability(w: np.ndarray, w_back: np.ndarray) -> np.ndarray:
     return (~(inconsistent | boundary | outside)).astype(np.float32)
 
 
+def both(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
+    """Flows a -> b and b -> a (RGB or gray uint8)."""
+    a = gray(a) if a.ndim == 3 else a
+    b = gray(b) if b.ndim == 3 else b
+    return flow(a, b, preset), flow(b, a, preset)
+
+
+def flows_and_mask(
+    current: np.ndarray, previous: np.ndarray, preset: str = "medium"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For frame t and frame t-1 (original RGB): (w, mask, w_back) with w = flow t -> t-1, its
+    reliability mask, and w_back = flow t-1 -> t. The quality meter takes (w_back, w)."""
+    w, w_back = both(current, previous, preset)
+    return w, reliability(w, w_back), w_back
+
+
 def flow_and_mask(
     current: np.ndarray, previous: np.ndarray, preset: str = "medium"
 ) -> tuple[np.ndarray, np.ndarray]:
     """For frame t and frame t-1 (original RGB): flow t -> t-1 and its reliability mask."""
-    cur, prev = gray(current), gray(previous)
-    w = flow(cur, prev, preset)
-    w_back = flow(prev, cur, preset)
-    return w, reliability(w, w_back)
+    w, mask, _ = flows_and_mask(current, previous, preset)
+    return w, mask

@@ -1,86 +1,266 @@
-"""The video report: `video_report.json` and `video_report.html` (inline-SVG per-pair profile)."""
+"""The video report: `video_report.json` and a self-contained `video_report.html`.
+
+The page shows the three quality curves over time (warping error per pair, detail retention
+per frame, scorer loss per frame) with chunk seams and scene cuts marked, and a filmstrip of
+original | result thumbnails (inline JPEG data URIs) at a few moments, so flicker, smear or a
+seam are visible without reading numbers. Nothing is fetched from the network.
+"""
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from ..images import atomic_write
 
+WIDTH, HEIGHT, PAD = 760, 190, 46
 
-def svg_profile(
-    frames: list[int], errors: list[float], floor: list[float], seams: list[int], cuts: list[int]
+
+@dataclass
+class Shot:
+    """One filmstrip thumbnail: frame t, why it was kept, the JPEG (original | result)."""
+
+    frame: int
+    why: str
+    jpeg: bytes
+
+
+class Filmstrip:
+    """Thumbnails at a few moments of a stream, in bounded memory.
+
+    Evenly spaced frames (every `step`-th, the step doubling whenever more than `regular` are
+    kept), the first frame after each of the first `seams` seams and cuts, and the frames
+    where detail was lowest and where the pair error was highest so far.
+    """
+
+    def __init__(self, regular: int = 8, seams: int = 4, height: int = 120) -> None:
+        self.regular, self.seams, self.height = regular, seams, height
+        self.step = 1
+        self.even: dict[int, Shot] = {}
+        self.marked: list[Shot] = []
+        self.worst: dict[str, tuple[float, Shot]] = {}
+
+    def _thumb(self, original: np.ndarray, result: np.ndarray) -> bytes:
+        h, w = original.shape[:2]
+        size = (max(1, round(w * self.height / h)), self.height)
+        pair = np.concatenate(
+            [cv2.resize(original, size, interpolation=cv2.INTER_AREA), np.full((self.height, 4, 3), 255, np.uint8),
+             cv2.resize(result, size, interpolation=cv2.INTER_AREA)],
+            axis=1,
+        )  # fmt: skip
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(pair, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return data.tobytes() if ok else b""
+
+    def offer(
+        self,
+        t: int,
+        original: np.ndarray,
+        result: np.ndarray,
+        *,
+        mark: str = "",
+        detail: float | None = None,
+        pair_error: float | None = None,
+    ) -> None:
+        """Consider frame t; `mark` ("seam", "cut") keeps it among the first few such frames."""
+        if t % self.step == 0:
+            self.even[t] = Shot(t, "", self._thumb(original, result))
+            while len(self.even) > self.regular:
+                self.step *= 2
+                self.even = {k: v for k, v in self.even.items() if k % self.step == 0}
+        if mark and sum(1 for s in self.marked if s.why == mark) < self.seams:
+            self.marked.append(Shot(t, mark, self._thumb(original, result)))
+        for key, value, worse in (("least detail", detail, -1), ("largest pair error", pair_error, 1)):
+            if value is None or not np.isfinite(value):
+                continue
+            if key not in self.worst or worse * value > worse * self.worst[key][0]:
+                self.worst[key] = (value, Shot(t, key, self._thumb(original, result)))
+
+    def shots(self) -> list[Shot]:
+        """All kept thumbnails in frame order, one per frame (the reasons joined)."""
+        by_frame: dict[int, Shot] = {}
+        for shot in [*self.even.values(), *self.marked, *(s for _, s in self.worst.values())]:
+            if shot.frame in by_frame:
+                old = by_frame[shot.frame]
+                why = ", ".join(w for w in (old.why, shot.why) if w)
+                by_frame[shot.frame] = Shot(shot.frame, why, old.jpeg)
+            else:
+                by_frame[shot.frame] = shot
+        return [by_frame[t] for t in sorted(by_frame)]
+
+
+def svg_chart(
+    title: str,
+    series: Sequence[tuple[str, Sequence[int], Sequence[float], str]],
+    seams: Sequence[int],
+    cuts: Sequence[int],
+    span: tuple[int, int],
+    bar: tuple[float, str] | None = None,
 ) -> str:
-    """A line plot of E_pair per pair (and the input's own), seams dashed red, cuts grey."""
-    width, height, pad = 720, 240, 40
-    if not errors:
-        return "<p>no frame pairs to plot</p>"
-    top = max(max(errors), max(floor or [0])) or 1.0
-    first, last = min(frames), max(max(frames), min(frames) + 1)
+    """A line chart over frame index: `series` of (label, x, y, colour), seams dashed red, cuts
+    dotted grey, an optional horizontal `bar` (value, label) such as the 0.9 detail floor."""
+    values = [v for _, _, ys, _ in series for v in ys if np.isfinite(v)]
+    if not values:
+        return f"<h3>{html.escape(title)}</h3><p>not measured</p>"
+    marks = [bar[0]] if bar else []
+    low = min(0.0, *values, *marks)
+    high = max(*values, *marks)
+    high = high if high > low else low + 1.0
+    first, last = span[0], max(span[1], span[0] + 1)
 
     def x(t: float) -> float:
-        return pad + (t - first) / (last - first) * (width - 2 * pad)
+        return PAD + (t - first) / (last - first) * (WIDTH - 2 * PAD)
 
     def y(v: float) -> float:
-        return height - pad - v / top * (height - 2 * pad)
+        return HEIGHT - PAD / 2 - (v - low) / (high - low) * (HEIGHT - PAD)
 
-    def line(values: list[float], colour: str) -> str:
-        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(frames, values, strict=False))
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>'
-
-    marks = []
-    for t, colour, dash in [(s, "#d62728", "4,3") for s in seams] + [(c, "#888", "2,2") for c in cuts]:
+    parts = [
+        f'<line x1="{PAD}" y1="{y(low):.1f}" x2="{WIDTH - PAD}" y2="{y(low):.1f}" stroke="black"/>',
+        f'<line x1="{PAD}" y1="{PAD / 2}" x2="{PAD}" y2="{y(low):.1f}" stroke="black"/>',
+        f'<text x="{PAD - 4}" y="{PAD / 2 + 4}" font-size="10" text-anchor="end">{high:.3g}</text>',
+        f'<text x="{PAD - 4}" y="{y(low):.1f}" font-size="10" text-anchor="end">{low:.3g}</text>',
+        f'<text x="{PAD}" y="{HEIGHT - 2}" font-size="10">frame {first}</text>',
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 2}" font-size="10" text-anchor="end">{last}</text>',
+    ]
+    for t, colour, dash in [(s, "#d62728", "5,3") for s in seams] + [(c, "#666", "2,2") for c in cuts]:
         if first <= t <= last:
-            marks.append(
-                f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{pad}" y2="{height - pad}" '
+            parts.append(
+                f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{PAD / 2}" y2="{y(low):.1f}" '
                 f'stroke="{colour}" stroke-dasharray="{dash}"/>'
             )
-    axes = (
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="black"/>'
-        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="black"/>'
-        f'<text x="{pad}" y="{pad - 8}" font-size="11">{top:.4g}</text>'
-        f'<text x="{pad}" y="{height - pad + 14}" font-size="11">frame {first}</text>'
-        f'<text x="{width - pad}" y="{height - pad + 14}" font-size="11" text-anchor="end">{last}</text>'
-    )
+    if bar is not None:
+        parts.append(
+            f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{y(bar[0]):.1f}" y2="{y(bar[0]):.1f}" '
+            f'stroke="#ff7f0e" stroke-dasharray="6,3"/><text x="{WIDTH - PAD + 3}" y="{y(bar[0]) + 3:.1f}" '
+            f'font-size="10" fill="#ff7f0e">{html.escape(bar[1])}</text>'
+        )
+    legend = []
+    for i, (label, xs, ys, colour) in enumerate(series):
+        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(xs, ys, strict=True) if np.isfinite(v))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+        legend.append(
+            f'<text x="{PAD + 8 + 190 * i}" y="{PAD / 2 - 6}" font-size="11" fill="{colour}">{html.escape(label)}</text>'
+        )
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{axes}'
-        + "".join(marks)
-        + line(errors, "#1f77b4")
-        + (line(floor, "#2ca02c") if floor else "")
-        + "</svg>"
+        f'<h3>{html.escape(title)}</h3><svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        f'height="{HEIGHT}">{"".join(parts + legend)}</svg>'
     )
 
 
-def write(run_dir: str | os.PathLike, data: dict[str, Any]) -> tuple[Path, Path]:
-    """Write the JSON and HTML reports atomically into `run_dir`."""
+def quality_section(quality: Any, seams: Sequence[int] | None = None) -> str:
+    """The three curves and the filmstrip of a `metrics.VideoQuality` as HTML."""
+    q = quality
+    s, verdict = q.summary(), q.verdict()
+    seam_frames = sorted(set(seams or []) | {t + 1 for t in q.seam_pairs})
+    span = (0, max(q.frames - 1, 1))
+    we = q.warp_error
+    warp_series = [("stylised", we.frames, we.pairs, "#1f77b4")]
+    if q.warp_error_reference is not None:
+        ref = q.warp_error_reference
+        warp_series.append(("independent", ref.frames, ref.pairs, "#9467bd"))
+    warp_series.append(("input video", q.warp_error_input.frames, q.warp_error_input.pairs, "#2ca02c"))
+    frames = list(range(q.frames))
+    charts = [
+        svg_chart("Warping error per pair (lower = steadier)", warp_series, seam_frames, q.cuts, span),
+        svg_chart(
+            f"Detail retention per frame (vs {q.detail_basis}; lower = smeared)",
+            [("stylised", frames, q.detail, "#1f77b4")],
+            seam_frames,
+            q.cuts,
+            span,
+            bar=(0.9, "0.9"),
+        ),  # fmt: skip
+    ]
+    if q.fidelity_ratio:
+        charts.append(
+            svg_chart(
+                "Scorer loss per frame, relative (lower = closer to content and style)",
+                [("stylised", frames, q.fidelity_ratio, "#1f77b4")],
+                seam_frames,
+                q.cuts,
+                span,
+                bar=(1.15, "1.15"),
+            )  # fmt: skip
+        )
+    else:
+        charts.append("<h3>Scorer loss per frame</h3><p>not measured (no style given)</p>")
+
+    def fmt(value: Any, spec: str = ".4g") -> str:
+        return "-" if value is None else format(value, spec)
+
+    def mark(ok: bool | None) -> str:
+        return {True: "&#10003;", False: "&#10007;", None: "?"}[ok]
+
+    summary = (
+        f"<ul><li>{mark(verdict['warp'])} warping error <b>{fmt(s['warp_error'], '.5f')}</b> "
+        f"(input's own {fmt(s['warp_error_input'], '.5f')}; independent's {fmt(s['warp_error_reference'], '.5f')}, "
+        f"ratio {fmt(s['warp_ratio'], '.3f')}; bar &le; 0.25)</li>"
+        f"<li>{mark(verdict['detail'])} detail retention min <b>{fmt(s['detail_min'], '.3f')}</b>, "
+        f"mean {fmt(s['detail_mean'], '.3f')} (vs {html.escape(q.detail_basis)}; bar &ge; 0.9)</li>"
+        f"<li>{mark(verdict['fidelity'])} scorer loss mean {fmt(s['fidelity_mean'])}, worst frame "
+        f"<b>{fmt(s['fidelity_ratio_max'], '.3f')}</b>x the basis (bar &le; 1.15)</li>"
+        + (
+            f"<li>worst seam pair {fmt(s['seam_worst'], '.2f')}x the median pair</li></ul>"
+            if s["seam_worst"] is not None
+            else "<li>no chunk seams</li></ul>"
+        )
+    )
+    strip = ""
+    film = getattr(q, "filmstrip", None) or []
+    if film:
+        cells = "".join(
+            f'<figure><img alt="frame {shot.frame}" src="data:image/jpeg;base64,'
+            f'{base64.b64encode(shot.jpeg).decode()}"><figcaption>frame {shot.frame}'
+            f"{' (' + html.escape(shot.why) + ')' if shot.why else ''}</figcaption></figure>"
+            for shot in film
+        )
+        strip = f"<h3>Filmstrip: original | result</h3><div class='strip'>{cells}</div>"
+    return summary + "".join(charts) + strip
+
+
+def write(run_dir: str | os.PathLike, data: dict[str, Any], quality: Any = None) -> tuple[Path, Path]:
+    """Write `video_report.json` and `video_report.html` atomically into `run_dir`.
+
+    `data` needs `warp_error` and `warp_error_input` (WarpError dicts), `seams` and `cuts`;
+    `quality` (a `metrics.VideoQuality`) adds the three curves and the filmstrip.
+    """
     run_dir = Path(run_dir)
+    if quality is not None:
+        data = {**data, "quality": quality.to_dict()}
     json_path = atomic_write(run_dir / "video_report.json", json.dumps(data, indent=2, default=str).encode())
-    we, floor = data["warp_error"], data["warp_error_input"]
-    svg = svg_profile(we["frames"], we["pairs"], floor["pairs"], data["seams"], data["cuts"])
     rows = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in data.items()
         if not isinstance(v, (dict, list))
     )
-    seam = data.get("seam_summary") or {}
-    if seam.get("seam_mean") is not None:
-        seam_text = (
-            f"Pairs at chunk seams (red, dashed): mean E_pair {seam['seam_mean']:.5f} "
-            f"vs {seam['other_mean']:.5f} elsewhere."
-        )
+    if quality is not None:
+        body = quality_section(quality, data.get("seams"))
     else:
-        seam_text = "One chunk per shot: no seams."
+        we, floor = data["warp_error"], data["warp_error_input"]
+        frames = we["frames"] + [max(we["frames"] or [0]) + 1]
+        body = f"<p>Warping error of the output: <b>{we['mean']:.5f}</b>; the input's own: {floor['mean']:.5f}.</p>"
+        body += svg_chart(
+            "Warping error per pair",
+            [("stylised", we["frames"], we["pairs"], "#1f77b4"), ("input video", floor["frames"], floor["pairs"], "#2ca02c")],
+            data.get("seams", []), data.get("cuts", []), (0, max(frames)),
+        )  # fmt: skip
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylebatch video report</title>
-<style>body{{font-family:sans-serif;margin:2em}} th{{text-align:left;padding-right:1em}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:2em;max-width:900px}} th{{text-align:left;padding-right:1em}}
+h3{{margin:1.2em 0 0.2em;font-size:1em}} .strip{{display:flex;flex-wrap:wrap;gap:8px}}
+figure{{margin:0}} figcaption{{font-size:11px;color:#444}}</style></head><body>
 <h1>{html.escape(str(data.get("output", "")))}</h1>
-<p>Warping error (Lai et al. 2018) of the output: <b>{we["mean"]:.5f}</b>; the input's own: {floor["mean"]:.5f}.
-{seam_text}</p>
-{svg}
-<p><span style="color:#1f77b4">blue: stylised output</span>, <span style="color:#2ca02c">green: input video</span>,
-grey dotted: scene cuts.</p>
+<p>Red dashed lines: chunk seams; grey dotted: scene cuts. Warping error (Lai et al. 2018) alone rewards
+blur, so detail retention and the scorer's loss are shown beside it: a good result is low on the first and
+third and near 1 on the second.</p>
+{body}
 <table>{rows}</table></body></html>"""
     html_path = atomic_write(run_dir / "video_report.html", page.encode())
     return json_path, html_path
