@@ -14,6 +14,8 @@ benchmarks/RESULTS.md. Sections:
 4. Memory at 3840x2160: one Adam bf16 step at full size (the last scale of a multi-scale
    run), OOM caught and reported.
 5. A 720p video frame in warped mode (FrameStylizer, the video preset's frame_steps).
+6. Print size (tiled optimisation, issue 14): peak memory and s/step at 3840x2160 and
+   8192x8192 (`--tiled-sizes`), automatic tile budget and a 4 Mpixel cap (`--tile-caps`).
 """
 
 from __future__ import annotations
@@ -165,6 +167,56 @@ def memory_4k(weights: str) -> str:
     )
 
 
+def memory_tiled(weights: str, sizes: str, caps: str) -> str:
+    """Peak memory and speed of tiled scales (one scale, hires recipe: Adam, bf16 on CUDA)."""
+    from stylebatch import tiling
+
+    lines = [
+        "| output | max_tile_pixels | tiles (tile size) | peak GiB | s/step | s per Mpixel per step |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for spec in sizes.split(","):
+        w, h = (int(v) for v in spec.split("x"))
+        for cap in (int(c) for c in caps.split(",")):
+            cfg = pipelines.load(
+                "hires",
+                dict(size=max(h, w), scales=1, steps=3, device=DEVICE, weights=weights, max_tile_pixels=cap,
+                     progress_every=1, early_stop=0.0),
+            )  # fmt: skip
+            content = torch.rand(1, 3, h, w)
+            style = torch.rand(1, 3, 1024, 1024)
+            marks: list[float] = []
+            notes: list[str] = []
+
+            def callback(info, marks=marks, notes=notes) -> None:
+                if info.note:
+                    notes.append(info.note)
+                if not info.tiles:
+                    marks.append(info.elapsed)
+
+            if DEVICE.startswith("cuda"):
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            try:
+                stylize_tensors(content, [style], cfg, callback=callback)
+            except torch.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                lines.append(f"| {w}x{h} | {cap or 'auto'} | out of memory: {str(exc)[:80]} | | | |")
+                continue
+            peak = torch.cuda.max_memory_allocated() / 2**30 if DEVICE.startswith("cuda") else float("nan")
+            per_step = (marks[-1] - marks[0]) / (len(marks) - 1)
+            how = notes[0].split(": ", 1)[1].split(",")[0] if notes else "untiled (fits)"
+            budget = tiling.budget(cfg, torch.device(DEVICE))
+            lines.append(
+                f"| {w}x{h} | {cap or f'auto ({budget:,})'} | {how} | {peak:.1f} | {per_step:.2f} | "
+                f"{per_step / (w * h / 1e6):.3f} |"
+            )
+    return "\n".join(lines) + (
+        "\n\nPlan from these: peak = tile activations + image-sized state (Adam); 4096 and 8192 px "
+        "fit any GPU whose free memory holds the state (about 130 bytes per output pixel)."
+    )
+
+
 def video_frame(weights: str) -> str:
     try:
         from stylebatch.video.runner import FrameStylizer
@@ -210,8 +262,10 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", help="cpu: smoke-test this script only")
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument(
-        "--skip", default="", help="comma list of sections to skip: speed,quality,batch,4k,video"
+        "--skip", default="", help="comma list of sections to skip: speed,quality,batch,4k,video,tiled"
     )
+    parser.add_argument("--tiled-sizes", default="3840x2160,8192x8192", help="WxH list for the tiled section")
+    parser.add_argument("--tile-caps", default="0,4194304", help="max_tile_pixels values (0 = automatic)")
     args = parser.parse_args()
     global DEVICE
     DEVICE = args.device
@@ -238,6 +292,11 @@ def main() -> None:
         ("batch", "### Batch sweep (Adam)", lambda: batch_sweep(sizes[:2], args.weights)),
         ("4k", "### Memory at 3840x2160", lambda: memory_4k(args.weights)),
         ("video", "### Video frame", lambda: video_frame(args.weights)),
+        (
+            "tiled",
+            "### Print size: tiled memory and speed",
+            lambda: memory_tiled(args.weights, args.tiled_sizes, args.tile_caps),
+        ),
     ]
     for key, title, fn in sections:
         if key in skip:

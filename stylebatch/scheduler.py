@@ -107,13 +107,14 @@ class _Worker:
     handle: Any
     refs: list = field(default_factory=list)  # in-flight job refs, oldest first (runs first)
     placed: Any = None  # a replacement's first call: it takes jobs once this returns
-    weights: set = field(default_factory=set)  # weight specs already sent to it
+    weights: set = field(default_factory=set)  # (spec, identity) of the weights already sent to it
 
     def give_weights(self, spec: str) -> None:
         """Send the driver's weights for `spec` once (actor calls run in order: before its jobs)."""
-        if spec not in self.weights:
+        key = (spec, weights.ensured(spec).identity)
+        if key not in self.weights:
             self.handle.install.remote(weights.share(spec))
-            self.weights.add(spec)
+            self.weights.add(key)
 
 
 _POOL: list[_Worker] = []

@@ -43,9 +43,11 @@ from .errors import ConfigError
 from .losses import EPS, tv_loss
 from .vgg import LAYER_INDEX, LAYER_NAMES
 
-# Measured bytes per pixel of one fp32 forward + backward to relu5_1 (activations and
-# autograd buffers, CPU, benchmarks/tiling.py); bf16 autocast roughly halves the activations.
-BYTES_PER_PIXEL_FP32 = 3400
+# Bytes per pixel of one forward + backward to relu5_1 (activations and autograd buffers):
+# fp32 measured on the CPU (peak RSS of untiled Adam runs, 128x96 vs 512x384: 3.47 KB per
+# pixel; benchmarks/RESULTS.md, "Print size"); bf16 is an estimate (conv outputs halve, Grams
+# stay fp32) until benchmarks/gpu_bench.py measures it on a GPU.
+BYTES_PER_PIXEL_FP32 = 3500
 BYTES_PER_PIXEL_BF16 = 2000
 # Auto budget: the share of free memory one tile may use (the rest: model, image-sized
 # state, allocator slack, other workers on the node).

@@ -170,11 +170,20 @@ def ensure(spec: str | None) -> WeightsInfo:
     info = resolve(spec)
     if not info.is_random:  # random weights are rebuilt from their seed wherever they are needed
         load_features(info)
+    _ENSURED[_spec(spec)] = info
     return info
 
 
+_ENSURED: dict[str, WeightsInfo] = {}  # on the driver: what each spec meant when it was loaded
+
+
+def ensured(spec: str | None) -> WeightsInfo:
+    """What `ensure` resolved `spec` to (calling it the first time)."""
+    return _ENSURED.get(_spec(spec)) or ensure(spec)
+
+
 Shipped = tuple[str, WeightsInfo, dict[str, torch.Tensor]]  # (spec as given, resolved, features)
-_SHIPPED: dict[tuple[str, str], object] = {}  # (Ray job id, spec) -> object ref
+_SHIPPED: dict[tuple[str, str, str], object] = {}  # (Ray job id, spec, identity) -> object ref
 _INSTALLED: dict[str, WeightsInfo] = {}  # on a worker: spec -> the driver's resolution of it
 
 
@@ -182,12 +191,12 @@ def share(spec: str | None) -> object | None:
     """The driver's loaded features as a Ray object (once per spec and Ray session), for workers
     to `install`: nodes need neither internet nor a shared file, and N workers never download
     N copies. None for random weights (each worker builds them from the seed)."""
-    info = resolve(spec)
+    info = ensured(spec)
     if info.is_random:
         return None
     import ray
 
-    key = (ray.get_runtime_context().get_job_id(), _spec(spec))
+    key = (ray.get_runtime_context().get_job_id(), _spec(spec), info.identity)
     if key not in _SHIPPED:
         state = {k: v.detach().contiguous() for k, v in load_features(info).state_dict().items()}
         _SHIPPED[key] = ray.put((_spec(spec), info, state))
