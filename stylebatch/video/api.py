@@ -7,21 +7,24 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
+import torch
 
 from .. import weights as weightslib
 from ..api import ImageLike, as_tensor
 from ..config import StyleConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..hashing import file_sha256 as file_hash
 from ..metadata import versions
 from . import chunks as chunklib
 from . import cuts, decode, encode, metrics, report
-from .runner import FrameCallback, FrameInfo, FrameStylizer, run_chunk
+from .assemble import Assembler
+from .runner import FrameCallback, FrameInfo, FrameStylizer, needs_flow, run_chunk
 from .state import VideoState, run_key
 
 log = logging.getLogger("stylebatch.video")
@@ -67,7 +70,7 @@ def _style_tensors(styles: Sequence[ImageLike], cfg: StyleConfig):
     return [as_tensor(s, side, cfg.max_pixels) for s in styles]
 
 
-def _key(src: Path, styles, cfg: StyleConfig, style_weights, frames: range, size) -> str:
+def _key(src: Path, styles, cfg: StyleConfig, style_weights, frames: tuple, size) -> str:
     settings = {k: v for k, v in cfg.to_dict().items() if k not in _RUNTIME_KEYS}
     style_ids = [file_hash(s) if isinstance(s, (str, os.PathLike)) else repr(s) for s in styles]
     return run_key(
@@ -77,7 +80,7 @@ def _key(src: Path, styles, cfg: StyleConfig, style_weights, frames: range, size
             "style_weights": list(style_weights or []),
             "settings": settings,
             "weights": weightslib.resolve(cfg.weights).identity,
-            "frames": [frames.start, frames.stop],
+            "frames": list(frames),
             "size": list(size),
         }
     )
@@ -115,37 +118,32 @@ def stylize_video(
     """Stylise a video frame by frame with temporal consistency and write `out` with its audio.
 
     `workers`=None/1 without `address` runs in-process; otherwise chunks run on Ray actors.
-    Finished frames are kept in `run_dir` while the run is incomplete, so a rerun resumes.
+    Frames are decoded, stylised, encoded and measured as a stream: memory holds a window of
+    frames, not the clip. Finished frames are kept in `run_dir` while the run is incomplete,
+    so a rerun resumes (exactly where it stopped).
     """
     began = time.perf_counter()
     src, out, run_dir = Path(src), Path(out), Path(run_dir)
     if isinstance(styles, (str, os.PathLike)):
         styles = [styles]
-    notes: list[str] = []
     style_ts = _style_tensors(styles, cfg)
-    info = decode.probe(src)
-    if info.variable_rate:
-        notes.append(f"variable frame rate input: written at a constant {info.fps:.3f} fps (its average)")
-    if info.header_frames and info.header_frames != info.frames:
-        notes.append(f"the container claims {info.header_frames} frames; decoding found {info.frames}")
-    if info.rotation:
-        notes.append(f"rotation metadata {info.rotation} degrees applied")
-    if info.corrupt:
-        notes.append(
-            f"{len(info.corrupt)} corrupt frame(s) replaced by the previous frame: {info.corrupt[:10]}"
-        )
-    selected = decode.frame_range(info, start, end)
+    info = decode.open_video(src)
+    first, stop = decode.frame_range(info, start, end)
     size = decode.working_size(info.width, info.height, cfg.size)
-    frames = decode.read_frames(info, size, selected)
-    n = len(frames)
-    shots = cuts.shots(frames, cfg.video.cut_threshold)
+    estimate = max(0, (stop if stop is not None else info.header_frames) - first)
+    if stop is not None and info.header_frames:
+        estimate = max(0, min(stop, info.header_frames) - first)
     n_workers = _workers(workers, address)
-    plan = chunklib.plan(shots, n_workers, cfg.video)
-    seams = chunklib.seams(plan)
-    for note in notes:
-        log.warning("%s: %s", src, note)
+    in_process = n_workers == 1 and not address
+    plan = chunklib.plan(estimate, n_workers, cfg.video)
 
-    state = VideoState(run_dir, _key(src, styles, cfg, style_weights, selected, size))
+    def stream(chunk: chunklib.Chunk) -> decode.FrameStream:
+        chunk_stop = stop if chunk.end is None else first + chunk.end
+        if stop is not None and chunk_stop is not None:
+            chunk_stop = min(chunk_stop, stop)
+        return decode.FrameStream(info, size, first + chunk.first, chunk_stop)
+
+    state = VideoState(run_dir, _key(src, styles, cfg, style_weights, (first, stop), size))
     counts = {"computed": 0, "resumed": 0}
 
     def on_frame(frame_info: FrameInfo) -> None:
@@ -153,44 +151,66 @@ def stylize_video(
         if callback is not None:
             callback(frame_info)
 
+    originals = decode.FrameStream(info, size, first, stop)
+    encoder = encode.FrameEncoder(run_dir / "work", size, info.fps, cfg.video.crf, cfg.video.codec_preset)
+    meter = metrics.QualityMeter(
+        cfg.video.flow_preset, style_targets=style_ts, style_weights=style_weights, weights_spec=cfg.weights
+    )
+    assembler = Assembler(plan, state, originals, encoder, meter, cfg.video.cut_threshold)
     try:
-        if (n_workers == 1 or len(plan) == 1) and not address:  # one chunk: Ray would only add start-up
-            stylizer = FrameStylizer(style_ts, cfg, style_weights)
-            for chunk in plan:
-                for _ in run_chunk(frames, chunk, stylizer, state, n, on_frame):
-                    pass
+        if in_process:  # Ray would only add start-up
+            with _thread_cap(needs_flow(cfg)):
+                stylizer = FrameStylizer(style_ts, cfg, style_weights)
+                for chunk in plan:
+                    for done in run_chunk(stream(chunk), chunk, stylizer, state, estimate, on_frame):
+                        assembler.finished(chunk, done.frame, done.flows)
         else:
             from .workers import run_parallel
 
-            run_parallel(frames, plan, style_ts, cfg, style_weights, state, n, n_workers, address, on_frame)
-
-        work = run_dir / "work"
-        work.mkdir(parents=True, exist_ok=True)
-        opencv_file = work / "opencv.mp4"
-        encode.write_opencv(_assembled(plan, n, state), opencv_file, info.fps, size)
-        encoded = encode.finalize(
-            opencv_file, src, out, fps=info.fps, frames=n, crf=cfg.video.crf,
-            preset=cfg.video.codec_preset, start=selected.start / info.fps,
-        )  # fmt: skip
-        if encoded.audio.startswith("dropped"):
-            notes.append(f"audio {encoded.audio}")
-
-        written = encode.read_video(encoded.path, size)
-        if len(written) != n:
-            notes.append(f"the encoded output has {len(written)} frames, expected {n}")
-        m = min(len(written), n)
-        clipped = [(s, min(e, m)) for s, e in shots if s < m]
-        result, floor = metrics.warp_errors(
-            frames[:m], [written[:m], frames[:m]], clipped, cfg.video.flow_preset
-        )
-        seam_summary = metrics.seam_summary(result, seams, cfg.video.overlap)
+            run_parallel(
+                stream, plan, style_ts, cfg, style_weights, state, estimate, n_workers, address,
+                on_frame, assembler.finished,
+            )  # fmt: skip
+        assembler.drain()
+        n = encoder.close()
+    except BaseException:
+        encoder.abort()
+        state.close()
+        raise
+    if n == 0:
+        state.close()
+        where = f" after {start:g} s" if start else ""
+        raise InputError(src, f"no decodable video frames{where}")
+    fps, variable = originals.rate()
+    try:
+        encoded = encode.finalize(encoder, src, out, fps=fps, start=first / info.fps)
     finally:
         state.close()
 
+    notes = []
+    if variable:
+        notes.append(f"variable frame rate input: written at a constant {fps:.3f} fps (its average)")
+    if info.header_frames and first == 0 and stop is None and info.header_frames != n:
+        notes.append(f"the container claims {info.header_frames} frames; decoding found {n}")
+    if info.rotation:
+        notes.append(f"rotation metadata {info.rotation} degrees applied")
+    if originals.corrupt:
+        bad = originals.corrupt  # frame numbers of the file, as a player counts them
+        notes.append(f"{len(bad)} corrupt frame(s) replaced by the previous frame: {bad[:10]}")
+    if encoded.audio.startswith("dropped"):
+        notes.append(f"audio {encoded.audio}")
+    for note in notes:
+        log.warning("%s: %s", src, note)
+
+    quality = meter.result()
+    result, floor = quality.warp_error, quality.warp_error_input
+    shots = cuts.from_cuts(assembler.cuts, n)
+    seams = sorted(assembler.seams_shown)
+    seam_summary = _seam_summary(result, quality.seam_pairs, seams)
     report_data = VideoReport(
-        output=encoded.path, frames=n, fps=info.fps, size=size, shots=shots,
-        chunks=[(c.first, c.start, c.end) for c in plan], seams=seams,
-        computed=counts["computed"], resumed=counts["resumed"],
+        output=encoded.path, frames=n, fps=fps, size=size, shots=shots,
+        chunks=[(c.first, c.start, c.end if c.end is not None else n) for c in plan if c.first < n],
+        seams=seams, computed=counts["computed"], resumed=counts["resumed"],
         seconds=time.perf_counter() - began, audio=encoded.audio, encoder=encoded.encoder,
         warp_error=result.mean, warp_error_input=floor.mean,
         pair_errors=result.pairs, pair_frames=result.frames, seam_summary=seam_summary, notes=notes,
@@ -203,16 +223,16 @@ def stylize_video(
         },
         "input": str(src),
         "temporal": cfg.video.temporal,
-        "cuts": [s for s, _ in shots[1:]],
+        "cuts": list(assembler.cuts),
         "warp_error": result.to_dict(),
         "warp_error_input": floor.to_dict(),
         "rotation": info.rotation,
-        "variable_rate": info.variable_rate,
+        "variable_rate": variable,
         "random_weights": weightslib.resolve(cfg.weights).is_random,
         "settings": cfg.to_dict(),
         "versions": versions(),
     }
-    report_data.report_json, report_data.report_html = report.write(run_dir, data)
+    report_data.report_json, report_data.report_html = report.write(run_dir, data, quality)
     if not keep_frames:
         shutil.rmtree(run_dir / "frames", ignore_errors=True)
         shutil.rmtree(run_dir / "work", ignore_errors=True)
@@ -222,17 +242,39 @@ def stylize_video(
     return report_data
 
 
-def _assembled(plan: list[chunklib.Chunk], n: int, state: VideoState) -> Iterator[np.ndarray]:
-    """The final frames in order; frames two chunks share are cross-faded (a linear ramp)."""
-    for t in range(n):
-        sources = chunklib.sources(plan, t)
-        if len(sources) == 1:
-            yield _read(state.path(sources[0][0], t))
-            continue
-        mix = sum(w * _read(state.path(c, t)).astype(np.float32) for c, w in sources)
-        yield np.clip(np.rint(mix), 0, 255).astype(np.uint8)
+def _seam_summary(result: metrics.WarpError, seam_pairs: list[int], seams: list[int]) -> dict:
+    """Mean E_pair at pairs touching a seam's cross-fade band vs everywhere else."""
+    band = set(seam_pairs)
+    at = [e for t, e in zip(result.frames, result.pairs, strict=True) if t in band]
+    rest = [e for t, e in zip(result.frames, result.pairs, strict=True) if t not in band]
+    median = float(np.median(result.pairs)) if result.pairs else None
+    return {
+        "seams": seams,
+        "seam_pairs": sorted(band),
+        "seam_mean": float(np.mean(at)) if at else None,
+        "seam_max": float(np.max(at)) if at else None,
+        "other_mean": float(np.mean(rest)) if rest else None,
+        "median": median,
+        "ratio": float(np.mean(at) / np.mean(rest)) if at and rest and np.mean(rest) > 0 else None,
+    }
 
 
-def _read(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+@contextmanager
+def _thread_cap(flow_thread: bool) -> Iterator[None]:
+    """Torch threads for an in-process run, as the Ray workers get: this process's CPUs, less
+    one for the background flow thread (OpenCV runs it on one thread); restored afterwards."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
+    wanted = max(1, cpus - 1 if flow_thread else cpus)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # an explicit choice wins if lower
+        wanted = max(1, min(wanted, int(os.environ["OMP_NUM_THREADS"])))
+    torch.set_num_threads(min(before, wanted))
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        cv2.setNumThreads(cv_before)

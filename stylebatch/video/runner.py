@@ -7,7 +7,8 @@ style-Gram cache and the previous stylised frame. It runs in-process or inside a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import torch
 
 from ..config import StyleConfig
 from ..engine import Temporal, stylize_tensors
+from . import cuts
 from . import flow as flowlib
 from .chunks import Chunk
 from .state import VideoState
@@ -28,7 +30,7 @@ class FrameInfo:
     frame: int  # index within the selected range
     total: int  # frames in the selected range (warm-up frames not counted)
     chunk: int
-    shot: int
+    shot: int  # scene cuts the chunk has passed
     resumed: bool  # loaded from the run directory, not computed
     seconds: float = 0.0
     losses: dict[str, float] = field(default_factory=dict)
@@ -67,8 +69,11 @@ class FrameStylizer:
         self.previous: np.ndarray | None = None  # [H, W, 3] float32 in [0, 1]
 
     def reset(self, previous: np.ndarray | None = None) -> None:
-        """Start a new chain, optionally from a saved stylised frame (uint8 RGB) on resume."""
-        self.previous = None if previous is None else previous.astype(np.float32) / 255.0
+        """Start a new chain, optionally on resume from the saved float state (`previous` as it
+        was after the last finished frame; uint8 RGB is taken as /255)."""
+        if previous is not None and previous.dtype == np.uint8:
+            previous = previous.astype(np.float32) / 255.0
+        self.previous = None if previous is None else np.array(previous, dtype=np.float32)
 
     def frame(
         self, content: np.ndarray, flow_mask: tuple[np.ndarray, np.ndarray] | None = None
@@ -121,39 +126,99 @@ def needs_flow(cfg: StyleConfig) -> bool:
     return cfg.video.temporal == "warped"
 
 
+def needs_chain(cfg: StyleConfig) -> bool:
+    """Whether a frame depends on the previous result (so resume needs the float state)."""
+    return cfg.video.temporal != "independent"
+
+
+def flow_pair(current: np.ndarray, previous: np.ndarray, preset: str) -> Flows:
+    """Original-frame flows for frame t: w (t -> t-1), w_back (t-1 -> t), reliability of w."""
+    w = flowlib.flow(current, previous, preset)
+    w_back = flowlib.flow(previous, current, preset)
+    return Flows(w, w_back, flowlib.reliability(w, w_back))
+
+
+@dataclass
+class Flows:
+    """Flows between frame t and t-1 of the original (so the metric need not compute them again)."""
+
+    w: np.ndarray  # t -> t-1: warps the previous stylised frame onto t
+    w_back: np.ndarray  # t-1 -> t
+    mask: np.ndarray  # reliability of w (the temporal loss's mask)
+
+
+@dataclass
+class Finished:
+    """A frame `run_chunk` finished (or found finished on resume)."""
+
+    frame: int
+    resumed: bool
+    flows: Flows | None = None
+
+
+def with_cuts(stream: Iterable[tuple[int, np.ndarray]], first: int, threshold: float):
+    """(frame, rgb, new_shot) for a chunk's stream: indices offset by `first`, cuts detected."""
+    detector = cuts.CutDetector(threshold)
+    for i, rgb in stream:
+        yield first + i, rgb, detector.is_cut(rgb)
+
+
 def run_chunk(
-    frames: np.ndarray,
+    stream: Iterable[tuple[int, np.ndarray]],
     chunk: Chunk,
     stylizer: FrameStylizer,
     state: VideoState,
     total: int,
     callback: FrameCallback | None = None,
-) -> Iterator[int]:
-    """Stylise one chunk in-process, resuming after its finished prefix; yields finished frames.
+) -> Iterator[Finished]:
+    """Stylise one chunk in-process from its decoded `stream` (frames from `chunk.first`),
+    resuming after its finished prefix; yields each frame once it is saved in `state`.
 
-    Flows for the next frames are computed in a background thread (OpenCV releases the GIL),
-    overlapping the optimisation.
+    A scene cut restarts the chain. Flows for the next frames are computed in a background
+    thread (OpenCV releases the GIL), overlapping the optimisation; only a window of decoded
+    frames is held.
     """
-    done = state.finished(chunk)
-    for t in chunk.frames[:done]:
-        if t >= chunk.start and callback:
-            callback(FrameInfo(t, total, chunk.index, chunk.shot, resumed=True))
-    stylizer.reset(state.load(chunk, chunk.first + done - 1) if done else None)
-    todo = chunk.frames[done:]
-    preset = stylizer.cfg.video.flow_preset
-    want_flow = needs_flow(stylizer.cfg)
+    cfg = stylizer.cfg
+    done = state.finished(chunk, needs_chain(cfg))
+    saved = state.chain(chunk) if done and needs_chain(cfg) else None
+    stylizer.reset(saved[1] if saved else None)
+    resume_at = chunk.first + done
+    want_flow, preset = needs_flow(cfg), cfg.video.flow_preset
+    frames = with_cuts(stream, chunk.first, cfg.video.cut_threshold)
+    window: deque = deque()  # (t, rgb, new_shot, flow future)
+    previous: np.ndarray | None = None
+    shot = 0
     with ThreadPoolExecutor(1) as pool:
-        futures: dict = {}
-        for i, t in enumerate(todo):
-            # a bounded look-ahead of flows keeps memory flat on long shots
-            for ahead in todo[i : i + LOOKAHEAD]:
-                if want_flow and ahead > chunk.first and ahead not in futures:
-                    futures[ahead] = pool.submit(
-                        flowlib.flow_and_mask, frames[ahead], frames[ahead - 1], preset
-                    )
-            flow_mask = futures.pop(t).result() if t in futures else None
-            rgb, losses, seconds = stylizer.frame(frames[t], flow_mask)
-            state.save(chunk, t, rgb, seconds, losses)
+
+        def pump() -> None:
+            nonlocal previous
+            while len(window) < LOOKAHEAD:
+                item = next(frames, None)
+                if item is None:
+                    return
+                t, rgb, new_shot = item
+                future = None
+                if want_flow and previous is not None and not new_shot and t >= resume_at:
+                    future = pool.submit(flow_pair, rgb, previous, preset)
+                window.append((t, rgb, new_shot, future))
+                previous = rgb
+
+        pump()
+        while window:
+            t, rgb, new_shot, future = window.popleft()
+            pump()
+            shot += new_shot
+            if t < resume_at:
+                if t >= chunk.start and callback:
+                    callback(FrameInfo(t, total, chunk.index, shot, resumed=True))
+                yield Finished(t, True)
+                continue
+            if new_shot or t == chunk.first:
+                stylizer.reset()
+            flows = future.result() if future is not None else None
+            rgb_out, losses, seconds = stylizer.frame(rgb, (flows.w, flows.mask) if flows else None)
+            chain = stylizer.previous if needs_chain(cfg) else None
+            state.save(chunk, t, rgb_out, seconds, losses, chain)
             if t >= chunk.start and callback:
-                callback(FrameInfo(t, total, chunk.index, chunk.shot, False, seconds, losses))
-            yield t
+                callback(FrameInfo(t, total, chunk.index, shot, False, seconds, losses))
+            yield Finished(t, False, flows)

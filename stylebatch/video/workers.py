@@ -1,5 +1,6 @@
 """Parallel chunks over Ray: one long-lived actor per worker keeps VGG-19 and the previous
-stylised frame warm; flows and masks are Ray CPU tasks; frames travel through the object store.
+stylised frame warm; flows and masks are Ray CPU tasks; frames travel through the object store,
+a few at a time (each chunk is decoded on the driver as it goes, never the whole clip).
 
 The driver alone writes the run directory (frames + SQLite), so resume works the same way
 as in-process.
@@ -7,21 +8,19 @@ as in-process.
 
 from __future__ import annotations
 
-import io
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .. import cluster
+from .. import cluster, weights
 from ..config import StyleConfig
 from . import flow as flowlib
 from .chunks import Chunk
-from .runner import FrameCallback, FrameInfo, FrameStylizer, needs_flow
+from .runner import FrameCallback, FrameInfo, FrameStylizer, needs_chain, needs_flow, with_cuts
 from .state import VideoState
 
 WINDOW = 3  # frames in flight per actor: enough to hide transfers, few enough to stop quickly
@@ -30,22 +29,26 @@ WINDOW = 3  # frames in flight per actor: enough to hide transfers, few enough t
 class VideoWorker:
     """A Ray actor: the model and style Grams stay loaded; the chain's previous frame stays here."""
 
-    def __init__(self, styles: Sequence[torch.Tensor], cfg: StyleConfig, style_weights, threads: int) -> None:
+    def __init__(
+        self, styles: Sequence[torch.Tensor], cfg: StyleConfig, style_weights, threads: int, shipped=None
+    ) -> None:
         if threads:
             torch.set_num_threads(threads)
+        weights.install(shipped)  # the driver's VGG-19 weights: no download or file on this node
         self.stylizer = FrameStylizer(styles, cfg, style_weights)
 
-    def reset(self, previous_png: bytes | None) -> None:
-        previous = None
-        if previous_png is not None:
-            previous = np.asarray(Image.open(io.BytesIO(previous_png)).convert("RGB"))
+    def reset(self, previous: np.ndarray | None) -> None:
+        """A new chain, or on resume the saved float state after the last finished frame."""
         self.stylizer.reset(previous)
 
-    def frame(self, content: np.ndarray, flow_mask) -> tuple[bytes, dict, float]:
+    def frame(
+        self, content: np.ndarray, flow_mask, new_shot: bool
+    ) -> tuple[np.ndarray, np.ndarray, dict, float]:
+        """(uint8 RGB, float chain state, losses, seconds) for one frame; a cut restarts the chain."""
+        if new_shot:
+            self.stylizer.reset()
         rgb, losses, seconds = self.stylizer.frame(np.array(content), flow_mask)
-        buf = io.BytesIO()
-        Image.fromarray(rgb, "RGB").save(buf, format="PNG")  # workers return encoded images
-        return buf.getvalue(), losses, seconds
+        return rgb, self.stylizer.previous, losses, seconds
 
 
 def _flow_task(current: np.ndarray, previous: np.ndarray, preset: str):
@@ -58,9 +61,10 @@ class _Slot:
 
     actor: object
     chunk: Chunk | None = None
-    next: int = 0
-    inflight: deque = field(default_factory=deque)  # (ref, frame)
-    refs: dict = field(default_factory=dict)  # frame -> object ref of the original frame
+    frames: Iterator | None = None  # (t, rgb, new_shot) of the chunk, decoded as needed
+    inflight: deque = field(default_factory=deque)  # (ref, frame, shot)
+    previous: object = None  # object ref of the previous original frame (for the flow)
+    shot: int = 0  # scene cuts passed in the chunk
 
 
 def resources(ray, n_actors: int, cfg: StyleConfig) -> tuple[float, float, float]:
@@ -73,7 +77,7 @@ def resources(ray, n_actors: int, cfg: StyleConfig) -> tuple[float, float, float
 
 
 def run_parallel(
-    frames: np.ndarray,
+    stream: Callable[[Chunk], Iterable[tuple[int, np.ndarray]]],
     chunks: list[Chunk],
     styles: Sequence[torch.Tensor],
     cfg: StyleConfig,
@@ -83,8 +87,10 @@ def run_parallel(
     workers: int,
     address: str | None = None,
     callback: FrameCallback | None = None,
+    finished: Callable[[Chunk, int], None] | None = None,
 ) -> None:
-    """Stylise every chunk on `workers` Ray actors, writing finished frames through `state`."""
+    """Stylise every chunk on `workers` Ray actors, writing finished frames through `state`;
+    `finished(chunk, t)` is called as each frame is saved (in order within a chunk)."""
     ray = cluster.connect(address)
     n_actors = max(1, min(workers, len(chunks)))
     actor_cpus, actor_gpus, task_cpus = resources(ray, n_actors, cfg)
@@ -92,60 +98,68 @@ def run_parallel(
     remote_worker = ray.remote(VideoWorker).options(num_cpus=actor_cpus, num_gpus=actor_gpus)
     flow_task = ray.remote(_flow_task).options(num_cpus=task_cpus)
     style_refs = [s.contiguous() for s in styles]
-    slots = [_Slot(remote_worker.remote(style_refs, cfg, style_weights, threads)) for _ in range(n_actors)]
+    shipped = weights.share(cfg.weights)  # once, through the object store
+    slots = [
+        _Slot(remote_worker.remote(style_refs, cfg, style_weights, threads, shipped)) for _ in range(n_actors)
+    ]
     queue = deque(chunks)
     preset = cfg.video.flow_preset
-    want_flow = needs_flow(cfg)
-
-    def frame_ref(slot: _Slot, t: int):
-        if t not in slot.refs:
-            slot.refs[t] = ray.put(frames[t])
-        return slot.refs[t]
+    want_flow, want_chain = needs_flow(cfg), needs_chain(cfg)
 
     def take_chunk(slot: _Slot) -> None:
         while queue:
             chunk = queue.popleft()
-            done = state.finished(chunk)
-            for t in chunk.frames[:done]:
+            done = state.finished(chunk, want_chain)
+            saved = state.chain(chunk) if done and want_chain else None
+            frames = with_cuts(stream(chunk), chunk.first, cfg.video.cut_threshold)
+            slot.previous, slot.shot = None, 0
+            for t, rgb, new_shot in frames if done else ():  # decoded for cuts and the next flow
+                slot.shot += new_shot
                 if t >= chunk.start and callback:
-                    callback(FrameInfo(t, total, chunk.index, chunk.shot, resumed=True))
-            if done == len(chunk.frames):
-                continue
-            previous = state.path(chunk, chunk.first + done - 1).read_bytes() if done else None
-            slot.actor.reset.remote(previous)
-            slot.chunk, slot.next, slot.refs = chunk, chunk.first + done, {}
+                    callback(FrameInfo(t, total, chunk.index, slot.shot, resumed=True))
+                if finished:
+                    finished(chunk, t)
+                if t == chunk.first + done - 1:
+                    slot.previous = ray.put(rgb)
+                    break
+            slot.actor.reset.remote(saved[1] if saved else None)
+            slot.chunk, slot.frames = chunk, frames
             return
-        slot.chunk = None
+        slot.chunk, slot.frames = None, None
 
     def fill(slot: _Slot) -> None:
-        chunk = slot.chunk
-        while chunk is not None and len(slot.inflight) < WINDOW and slot.next < chunk.end:
-            t = slot.next
+        while slot.frames is not None and len(slot.inflight) < WINDOW:
+            item = next(slot.frames, None)
+            if item is None:
+                slot.frames = None
+                return
+            t, rgb, new_shot = item
+            slot.shot += new_shot
+            ref = ray.put(rgb)
             flow_mask = None
-            if want_flow and t > chunk.first:
-                flow_mask = flow_task.remote(frame_ref(slot, t), frame_ref(slot, t - 1), preset)
-            slot.inflight.append((slot.actor.frame.remote(frame_ref(slot, t), flow_mask), t))
-            slot.refs.pop(t - 1, None)  # the object store frees it once the tasks using it finish
-            slot.next += 1
+            if want_flow and slot.previous is not None and not new_shot:
+                flow_mask = flow_task.remote(ref, slot.previous, preset)
+            slot.inflight.append((slot.actor.frame.remote(ref, flow_mask, new_shot), t, slot.shot))
+            slot.previous = ref  # the object store frees a frame once no task or ref needs it
 
     try:
         for slot in slots:
             take_chunk(slot)
             fill(slot)
         while any(slot.inflight for slot in slots):
-            pending = [ref for slot in slots for ref, _ in slot.inflight]
+            pending = [item[0] for slot in slots for item in slot.inflight]
             ready, _ = ray.wait(pending, num_returns=1)
             for slot in slots:
                 # an actor runs its calls in order: handle its finished prefix, in order
                 while slot.inflight and (slot.inflight[0][0] in ready or _is_ready(ray, slot.inflight[0][0])):
-                    ref, t = slot.inflight.popleft()
-                    png, losses, seconds = _get(ray, ref)
-                    state.save(slot.chunk, t, png, seconds, losses)
+                    ref, t, shot = slot.inflight.popleft()
+                    rgb, chain, losses, seconds = _get(ray, ref)
+                    state.save(slot.chunk, t, rgb, seconds, losses, chain if want_chain else None)
                     if t >= slot.chunk.start and callback:
-                        callback(
-                            FrameInfo(t, total, slot.chunk.index, slot.chunk.shot, False, seconds, losses)
-                        )
-                if not slot.inflight and slot.chunk is not None and slot.next >= slot.chunk.end:
+                        callback(FrameInfo(t, total, slot.chunk.index, shot, False, seconds, losses))
+                    if finished:
+                        finished(slot.chunk, t)
+                if not slot.inflight and slot.frames is None:
                     take_chunk(slot)
                 fill(slot)
     finally:
