@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .. import api
+from .. import api, metadata
+from ..config import check_style_weights
 from ..errors import ConfigError
 from .common import (
     DeviceOpt,
@@ -33,8 +34,7 @@ def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
         raise ConfigError(f"--style-weights {text!r}: expected numbers separated by commas") from None
     if len(values) != n_styles:
         raise ConfigError(f"--style-weights has {len(values)} values for {n_styles} style image(s)")
-    if any(v < 0 for v in values) or sum(values) <= 0:
-        raise ConfigError("--style-weights must be non-negative and not all zero")
+    check_style_weights(values, "--style-weights")  # finite, non-negative, not all zero
     return values
 
 
@@ -64,12 +64,16 @@ def image(
 
     format_for(output)  # a bad extension is a usage error before any work
     warn_if_random(cfg)
+    device = metadata.describe_device(cfg.device)
+    note = metadata.cpu_fallback_note(cfg.device, device)
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     with step_progress(content.name, quiet) as callback:
         result = api.stylize(content, styles, cfg, style_weights=blend, callback=callback)
     path = result.save(output)
     losses = result.losses
     console.print(
-        f"wrote {path} ({result.result.steps} steps, {result.result.seconds:.1f} s, "
+        f"wrote {path} ({result.result.steps} steps, {result.result.seconds:.1f} s on {device}, "
         f"content {losses['content']:.4g}, style {losses['style']:.4g})",
         highlight=False,
     )
