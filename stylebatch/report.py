@@ -113,7 +113,7 @@ def _status(ledger: Ledger, run_dir: str | os.PathLike) -> dict[str, Any]:
 
 @dataclass
 class _Run:
-    """What the report shows: capped job lists plus whole-run figures from aggregate queries."""
+    """What the report shows: capped job lists plus whole-run figures from one pass over the jobs."""
 
     run_dir: Path
     info: dict[str, Any]
@@ -137,44 +137,93 @@ def _sidecar(run_dir: Path, output: str | None) -> dict[str, Any]:
         return {}
 
 
-def _gather(ledger: Ledger, run_dir: Path, info: dict[str, Any]) -> _Run:
+def _json_functions(db: Any) -> None:
+    """SQLite's json_extract is built in since 3.38; older builds get a Python one."""
+    try:
+        db.execute("SELECT json_extract('{}', '$.a')")
+    except Exception:
+
+        def extract(text: str | None, path: str) -> Any:
+            try:
+                value = json.loads(text) if text else None
+            except ValueError:
+                return None
+            return value.get(path[2:]) if isinstance(value, dict) else None
+
+        db.create_function("json_extract", 2, extract, deterministic=True)
+
+
+_SCAN = (
+    "SELECT id, kind, status, output, source, row, content, styles, error, seconds, attempts, worker, node,"
+    " json_extract(losses, '$.total'), json_extract(losses, '$.content'), json_extract(losses, '$.style'),"
+    # ledger.py writes params with json.dumps' default separators: a substring test is enough and,
+    # unlike parsing ~1 KB of JSON per row, costs little on 100,000 rows
+    ' instr(params, \'"weights": "random\') > 0 FROM jobs WHERE current = 1' + _ORDER
+)
+_CSV_HEADER = (
+    "name", "status", "error", "output", "content", "styles", "seconds", "attempts", "worker", "node",
+    "loss_total", "loss_content", "loss_style", "manifest", "line",
+)  # fmt: skip
+
+
+def _gather(ledger: Ledger, run_dir: Path, info: dict[str, Any]) -> tuple[_Run, bytes]:
+    """One pass over the run's jobs (the light columns only): jobs.csv's bytes, the whole-run
+    figures, and which jobs the page shows; then those jobs' full rows, loss history included."""
     data = _Run(run_dir, info)
     db = ledger.db
-
-    def rows(where: str, limit: int, history: bool = False) -> list[dict[str, Any]]:
-        cols = _JOB_COLUMNS + (", history" if history else "")
-        query = f"SELECT {cols} FROM jobs WHERE current = 1 AND {where}{_ORDER} LIMIT ?"
-        return [_decode(r) for r in db.execute(query, (limit,))]
-
-    data.failed = rows("status = 'failed'", HTML_MAX_FAILED)
-    data.done = rows("status = 'done'", HTML_MAX_RESULTS, history=True)
-    data.todo = rows("status IN ('pending', 'running')", HTML_MAX_TODO)
-    try:  # SQLite's JSON functions are built in since 3.38 (and in most builds before)
-        data.random_jobs = db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE current = 1 AND kind != 'invalid'"
-            " AND json_extract(params, '$.weights') LIKE 'random%'"
-        ).fetchone()[0]
-    except Exception:
-        data.random_jobs = db.execute(
-            'SELECT COUNT(*) FROM jobs WHERE current = 1 AND params LIKE \'%"weights": "random%\''
-        ).fetchone()[0]
-    data.valid_jobs = db.execute(
-        "SELECT COUNT(*) FROM jobs WHERE current = 1 AND kind != 'invalid'"
-    ).fetchone()[0]
+    _json_functions(db)
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(_CSV_HEADER)
+    shown: dict[str, list[str]] = {"failed": [], "done": [], "todo": []}
+    caps = {"failed": HTML_MAX_FAILED, "done": HTML_MAX_RESULTS, "todo": HTML_MAX_TODO}
+    groups: dict[tuple[str | None, str | None], list] = {}  # (node, worker) -> [jobs, an output]
+    style_lists: dict[str, int] = {}  # the styles column as stored -> jobs
+    style_texts: dict[str | None, str] = {}
+    for (ident, kind, state, output, source, line, content, styles, error, seconds, attempts, worker,
+         node, l_total, l_content, l_style, random) in db.execute(_SCAN):  # fmt: skip
+        name = output or f"{Path(source).name if source else 'manifest'}, line {line}"
+        style_text = style_texts.get(styles)
+        if style_text is None:  # a run has few distinct style lists: parse each once
+            style_text = style_texts[styles] = ";".join(json.loads(styles)) if styles else ""
+        out.writerow(
+            (name, state, error or "", output or "", content or "", style_text,
+             f"{seconds:.2f}" if seconds else "", attempts, worker or "", node or "",
+             *("" if v is None else v for v in (l_total, l_content, l_style)),
+             source or "", "" if line is None else line)
+        )  # fmt: skip
+        if kind != "invalid":
+            data.valid_jobs += 1
+            data.random_jobs += bool(random)
+            style_lists[styles] = style_lists.get(styles, 0) + 1
+        if state == "done" and kind == "image":
+            group = groups.setdefault((node, worker), [0, output])
+            group[0] += 1
+        key = state if state in ("failed", "done") else "todo"
+        if len(shown[key]) < caps[key]:
+            shown[key].append(ident)
+    for styles, n in style_lists.items():
+        for style in json.loads(styles or "[]"):
+            data.style_counts[style] = data.style_counts.get(style, 0) + n
     run = ledger.last_run()
     if run and run.get("config"):
         data.requested_device = (json.loads(run["config"]) or {}).get("device") or "auto"
+
+    def rows(ids: list[str], history: bool) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        cols = _JOB_COLUMNS + (", history" if history else "")
+        marks = ",".join("?" * len(ids))
+        found = {
+            r["id"]: _decode(r) for r in db.execute(f"SELECT {cols} FROM jobs WHERE id IN ({marks})", ids)
+        }
+        return [found[i] for i in ids if i in found]
+
+    data.failed = rows(shown["failed"], False)
+    data.done = rows(shown["done"], True)
+    data.todo = rows(shown["todo"], False)
     # one sidecar per worker says its device (a worker keeps one device for life)
-    groups = db.execute(
-        "SELECT node, worker, COUNT(*), MIN(output) FROM jobs WHERE current = 1 AND status = 'done'"
-        " AND kind = 'image' GROUP BY node, worker"
-    ).fetchall()
-    for style_list, n in db.execute(
-        "SELECT styles, COUNT(*) FROM jobs WHERE current = 1 AND kind != 'invalid' GROUP BY styles"
-    ):
-        for style in json.loads(style_list or "[]"):
-            data.style_counts[style] = data.style_counts.get(style, 0) + n
-    for node, worker, n, output in groups:
+    for (node, worker), (n, output) in groups.items():
         device = _sidecar(run_dir, output).get("device") or "device not recorded"
         data.worker_device[(node, worker)] = device
         where = f"{worker} on {node}" if node else str(worker)
@@ -184,7 +233,7 @@ def _gather(ledger: Ledger, run_dir: Path, info: dict[str, Any]) -> _Run:
         job["device"] = side.get("device") or data.worker_device.get((job["node"], job["worker"]))
     for job in data.failed:
         job["device"] = data.worker_device.get((job["node"], job["worker"]))
-    return data
+    return data, buf.getvalue().encode()
 
 
 # -- thumbnails --------------------------------------------------------------------------------
@@ -768,28 +817,6 @@ def html_report(data: _Run) -> Path:
     return images.atomic_write(data.run_dir / HTML_NAME, page.encode())
 
 
-def jobs_csv(ledger: Ledger, run_dir: Path) -> Path:
-    """jobs.csv: one line per job of the run (name, status, error, files, timing, worker, losses)."""
-    buf = io.StringIO()
-    out = csv.writer(buf)
-    out.writerow(
-        ("name", "status", "error", "output", "content", "styles", "seconds", "attempts", "worker", "node",
-         "loss_total", "loss_content", "loss_style", "manifest", "line")
-    )  # fmt: skip
-    for row in ledger.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE current = 1{_ORDER}"):
-        losses = (json.loads(row["losses"]) if row["losses"] else None) or {}  # "null" for video jobs
-        out.writerow(
-            (
-                job_name(dict(row)), row["status"], row["error"] or "", row["output"] or "",
-                row["content"] or "", ";".join(json.loads(row["styles"] or "[]")),
-                f"{row['seconds']:.2f}" if row["seconds"] else "", row["attempts"], row["worker"] or "",
-                row["node"] or "", *(losses.get(k, "") for k in ("total", "content", "style")),
-                row["source"] or "", row["row"] if row["row"] is not None else "",
-            )
-        )  # fmt: skip
-    return images.atomic_write(run_dir / CSV_NAME, buf.getvalue().encode())
-
-
 def write_report(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Write jobs.csv, contact_sheet.jpg and report.html; returns the status dict plus their paths.
 
@@ -800,10 +827,10 @@ def write_report(run_dir: str | os.PathLike) -> dict[str, Any]:
     ledger = Ledger(run_dir, readonly=True)  # opened once: opening checks the whole file
     try:
         info = _status(ledger, run_dir)
-        data = _gather(ledger, run_dir, info)
-        table = jobs_csv(ledger, run_dir)
+        data, table_bytes = _gather(ledger, run_dir, info)
     finally:
         ledger.close()
+    table = images.atomic_write(run_dir / CSV_NAME, table_bytes)
     sheet = contact_sheet(data)
     page = html_report(data)
     devices = {d: sum(n for _, n in workers) for d, workers in data.devices.items()}
