@@ -31,6 +31,14 @@ def textured(width: int, height: int, seed: int = 0) -> np.ndarray:
     ]
 
 
+def smooth_pan(n: int, width: int, height: int, step: int = 1, seed: int = 0) -> np.ndarray:
+    """A pan over smooth colour blobs (8-px scale): little high-frequency or chroma detail."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (height // 8 + 2, (width + step * n) // 8 + 2, 3), dtype=np.uint8)
+    big = cv2.resize(small, (width + step * n + 16, height + 16), interpolation=cv2.INTER_CUBIC)
+    return np.stack([big[8 : 8 + height, 8 + step * i : 8 + step * i + width] for i in range(n)])
+
+
 def square_frames(n: int = 6, width: int = 64, height: int = 48, side: int = 16, step: int = 3):
     """A textured square moving `step` px per frame right over a static textured background."""
     background = textured(width, height, 1)
