@@ -159,18 +159,48 @@ def _counts(text: str) -> tuple[str, str]:
 
 
 def test_encode_removes_temp_files_a_killed_encode_left(tmp_path: Path) -> None:
-    from stylebatch.video import encode
-
-    from .video_clips import pan_frames, write_clip
-
-    clip = write_clip(pan_frames(4), tmp_path / "in.mp4", fps=8)
+    clip_frames = pan_frames(4)
     stale = tmp_path / "out" / ".final.k1ll3d00.mp4"
     stale.parent.mkdir()
     stale.write_bytes(b"half an mp4")
-    opencv_copy = tmp_path / "opencv.mp4"
-    opencv_copy.write_bytes(clip.read_bytes())
-    encoded = encode.finalize(
-        opencv_copy, clip, stale.parent / "final.mp4", fps=8, frames=4, crf=30, preset="ultrafast", start=0.0
-    )
+    encoder = encode.FrameEncoder(tmp_path / "work", (64, 48), 8.0, crf=30, preset="ultrafast")
+    for frame in clip_frames:
+        encoder.write(frame)
+    assert encoder.close() == 4
+    encoded = encode.finalize(encoder, tmp_path / "no-audio.mp4", stale.parent / "final.mp4", fps=8.0)
     assert encoded.path.is_file() and not stale.exists()
     assert sorted(p.name for p in stale.parent.iterdir()) == ["final.mp4"]
+
+
+def x264_clip_with_damage(path: Path, n: int, at: float) -> Path:
+    """An H.264 clip (keyframe every 6 frames) with 200 bytes zeroed `at` a fraction of the file."""
+    src = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "12", "-i", "-"]
+    subprocess.run(
+        [encode.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *src, "-c:v", "libx264", "-g", "6"]
+        + [str(path)],
+        input=pan_frames(n, 64, 48).tobytes(),
+        check=True,
+    )
+    data = bytearray(path.read_bytes())
+    k = int(len(data) * at)
+    data[k : k + 200] = bytes(200)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(
+    ("at", "bad"),
+    # measured with OpenCV 5.0's FFmpeg: 30% in loses frames 0-4 (the first GOP), 50% frames 11-12;
+    # the old probe refused the first clip outright ("no decodable video frames")
+    [(0.3, [0, 1, 2, 3, 4]), (0.5, [11, 12])],
+)
+def test_damaged_h264_frames_are_repeated_and_said(clips, tmp_path: Path, at: float, bad: list[int]) -> None:
+    src = x264_clip_with_damage(tmp_path / "damaged.mp4", 24, at)
+    result = video_cli(src, clips["style"], tmp_path / "o.mp4")
+    assert result.exit_code == 0, result.output
+    note = f"{len(bad)} corrupt frame(s) replaced by the previous frame: {bad}"
+    assert note in " ".join(result.output.split())
+    report = json.loads((tmp_path / "o.mp4.run" / "video_report.json").read_text())
+    assert note in report["notes"]
+    assert len(encode.read_video(tmp_path / "o.mp4")) == 24

@@ -119,7 +119,9 @@ def video(
     )
     seam = report.seam_summary
     seam_text = (
-        f"; at seams {seam['seam_mean']:.5f} vs {seam['other_mean']:.5f}" if seam.get("seam_mean") else ""
+        f"; worst seam pair {seam['seam_max'] / seam['median']:.2f}x the median pair"
+        if seam.get("seam_max") and seam.get("median")
+        else ""
     )
     console.print(
         f"warping error {report.warp_error:.5f} (input's own {report.warp_error_input:.5f}){seam_text}; "
