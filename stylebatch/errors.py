@@ -74,3 +74,13 @@ def storage_message(exc: OSError, path: str | os.PathLike) -> str:
     code = errno.errorcode.get(exc.errno or 0, "")
     cause = exc.strerror or str(exc)
     return f"cannot write {path}: {cause}" + (f" ({code}; {free_space(path)})" if code else "")
+
+
+def os_message(exc: OSError) -> str:
+    """One line for an unexpected OSError: the path, the cause, the errno name (free space when
+    the disk is full)."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    where = f"{exc.filename}: " if exc.filename else ""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT) and exc.filename
+    extra = f"{code}; {free_space(exc.filename)}" if full else code
+    return f"{where}{exc.strerror or exc}" + (f" ({extra})" if extra else "")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import StyleConfig
-from .errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space
+from .errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space, storage_message
 from .hashing import file_sha256 as file_hash
 from .manifest import Job, RowError
 
@@ -130,6 +130,8 @@ class Ledger:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._make_reserve()  # first: on a nearly full disk the ledger itself takes the rest
+                if not self.path.exists():
+                    self._create()
                 self.db = sqlite3.connect(self.path, timeout=30)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
@@ -144,7 +146,24 @@ class Ledger:
             if isinstance(exc, sqlite3.OperationalError) and _unwritable(exc):
                 raise LedgerError(f"cannot read the ledger {self.path}: {exc}") from None
             raise LedgerError(damaged_message(self.path, str(exc))) from None
+        except OSError as exc:
+            raise StorageError(
+                f"{storage_message(exc, self.path)}; free some space or choose a writable --out"
+            ) from None
         self.db.row_factory = sqlite3.Row
+
+    def _create(self) -> None:
+        """A new ledger appears whole (schema included), so a reader never sees an empty file."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        try:
+            db = sqlite3.connect(tmp)
+            try:
+                db.executescript(SCHEMA)
+            finally:
+                db.close()
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _check(self) -> None:
         """Damage shows as an error on the first page read: look at every page once, now."""
@@ -225,6 +244,19 @@ class Ledger:
                     to_run.append(e.id)
                     continue
                 status = row["status"]
+                side = _finished_output(out_dir, e) if status in ("pending", "running") else None
+                if side is not None:  # written by a run that died before its ledger could say so
+                    db.execute(
+                        "UPDATE jobs SET status='done', error=NULL, current=1, worker=?, node=?, started=?,"
+                        " ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
+                        (
+                            side.get("worker"), side.get("node"), side.get("started"), side.get("ended"),
+                            side.get("seconds"), json.dumps(side.get("losses")), json.dumps(side.get("history")),
+                            now, e.id,
+                        ),
+                    )  # fmt: skip
+                    skipped += 1
+                    continue
                 redo = (
                     status in ("pending", "running")
                     or (status == "failed" and retry_failed)
@@ -362,6 +394,19 @@ def _sidecars(run_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 continue
             if isinstance(data, dict) and isinstance(data.get("job_id"), str):
                 yield output.relative_to(run_dir).as_posix(), data
+
+
+def _finished_output(out_dir: Path, entry: Entry) -> dict[str, Any] | None:
+    """The sidecar of `entry`'s output if both are there and the sidecar names this very job."""
+    output = out_dir / entry.job.output
+    sidecar = Path(f"{output}.json")
+    if entry.job.kind != "image" or not output.is_file() or not sidecar.is_file():
+        return None
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("job_id") == entry.id else None
 
 
 def has_sidecars(run_dir: str | os.PathLike) -> bool:
