@@ -295,7 +295,9 @@ def stylize_tensors(
     plan = [cfg.coarse_steps] * (len(levels) - 1) + [final_steps]
     total_steps = sum(plan)
     # scales over the tile budget are optimised in tiles (exact whole-image loss; tiling.py)
-    tile_budget = tiling.budget(cfg, device)
+    tile_budget = tiling.budget(
+        cfg, device, content.shape[0] * math.prod(fit_size(*content.shape[-2:], levels[-1]))
+    )
     margin = tiling.halo((*cfg.content_layers, *cfg.style_layers))
     tile_plans = [tiling.plan(*fit_size(*content.shape[-2:], s), tile_budget, *margin) for s in levels]
 

@@ -49,6 +49,10 @@ from .vgg import LAYER_INDEX, LAYER_NAMES
 # stay fp32) until benchmarks/gpu_bench.py measures it on a GPU.
 BYTES_PER_PIXEL_FP32 = 3500
 BYTES_PER_PIXEL_BF16 = 2000
+# Image-sized tensors of a tiled Adam scale: image, its gradient (twice while it is added),
+# Adam's two moments, the average, the start image, the content image (fp32, 12 bytes each)
+# and the content image's relu4_2 features (512 channels at 1/8 x 1/8: 32 bytes).
+STATE_BYTES_PER_PIXEL = 8 * 12 + 32
 # Auto budget: the share of free memory one tile may use (the rest: model, image-sized
 # state, allocator slack, other workers on the node).
 AUTO_SHARE_CUDA = 0.6
@@ -96,16 +100,18 @@ def halo(layers: tuple[str, ...] | list[str]) -> tuple[int, int]:
     return -(-margin // jump) * jump, jump
 
 
-def budget(cfg: StyleConfig, device: torch.device) -> int:
-    """Pixels one tile (halo included) may have: `max_tile_pixels`, or chosen from free memory."""
+def budget(cfg: StyleConfig, device: torch.device, output_pixels: int = 0) -> int:
+    """Pixels one tile (halo included) may have: `max_tile_pixels`, or chosen from the memory
+    left free once the image-sized state of an `output_pixels` output is counted."""
     if cfg.max_tile_pixels > 0:
         return cfg.max_tile_pixels
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     per_pixel = BYTES_PER_PIXEL_BF16 if bf16 else BYTES_PER_PIXEL_FP32
+    state = STATE_BYTES_PER_PIXEL * output_pixels
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free * AUTO_SHARE_CUDA / per_pixel)
-    return min(AUTO_CPU_CAP, int(_available_ram() * AUTO_SHARE_CPU / per_pixel))
+        return max(1, int((free - state) * AUTO_SHARE_CUDA / per_pixel))
+    return max(1, min(AUTO_CPU_CAP, int((_available_ram() - state) * AUTO_SHARE_CPU / per_pixel)))
 
 
 def _available_ram() -> int:

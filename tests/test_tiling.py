@@ -212,6 +212,9 @@ def test_max_tile_pixels_setting():
         pipelines.load("default", {"max_tile_pixels": -1})
     auto = tiling.budget(pipelines.load("default", {"device": "cpu"}), torch.device("cpu"))
     assert 512 * 512 <= auto <= tiling.AUTO_CPU_CAP
+    # the image-sized state of a big output comes off the automatic budget first
+    huge = tiling.budget(pipelines.load("default", {"device": "cpu"}), torch.device("cpu"), 10**8)
+    assert huge < auto
 
 
 def test_manifest_row_sets_max_tile_pixels(tmp_path):
