@@ -3,8 +3,9 @@
 Ray binds its raylet and GCS to the driver (PR_SET_PDEATHSIG), but the raylet's agents
 (DashboardAgent, RuntimeEnvAgent) outlive a SIGKILLed driver by about a minute: on noticing the
 raylet's death they report it to the dead GCS with a fixed 60 s timeout. This watcher remembers
-the driver's process tree while it lives and, once the driver is gone (its end of our stdin
-closes), SIGKILLs whatever of that tree is still running. Linux only (/proc); stdlib only.
+the Ray part of the driver's process tree (the driver's children that run Ray, and all their
+descendants) while the driver lives and, once it is gone (its end of our stdin closes),
+SIGKILLs whatever of that is still running. Linux only (/proc); stdlib only.
 """
 
 import os
@@ -23,13 +24,24 @@ def _stat(pid: int) -> tuple[int, str] | None:
     return (int(fields[1]), fields[19]) if fields[0] != "Z" else None
 
 
+def _is_ray(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+    except OSError:
+        return False
+    return cmd.startswith(b"ray::") or b"-packages/ray/" in cmd  # Ray's binaries and scripts
+
+
 def _tree(root: int) -> dict[int, str]:
-    """Every descendant of `root`: pid -> start time (so a reused pid is never killed)."""
+    """The driver's Ray children and all their descendants: pid -> start time (so a reused pid
+    is never killed). Other children of the driver are none of our business."""
     parents: dict[int, list[tuple[int, str]]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit() and (st := _stat(int(name))) is not None:
             parents.setdefault(st[0], []).append((int(name), st[1]))
-    out, todo = {}, [root]
+    out = {pid: start for pid, start in parents.get(root, []) if _is_ray(pid)}
+    todo = list(out)
     while todo:
         for pid, start in parents.get(todo.pop(), []):
             out[pid] = start

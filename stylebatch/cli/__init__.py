@@ -9,7 +9,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from ..errors import StylebatchError, storage_message
+from ..errors import StylebatchError, os_message
 from . import batch as _batch
 from . import bench as _bench
 from . import demo as _demo
@@ -32,6 +32,8 @@ _RECEIVED: list[int] = []  # Ray's C++ calls turn any signal's exception into a 
 
 
 def _terminate(signum: int, frame: object) -> None:
+    if _RECEIVED:  # already stopping: a second signal must not cut the cleanup short (SIGKILL will)
+        return
     _RECEIVED.append(signum)
     raise Terminated(signum)
 
@@ -57,7 +59,7 @@ class _Group(TyperGroup):
         except OSError as exc:  # a write the command did not expect to fail (disk full, read-only)
             if exc.errno == errno.EPIPE:
                 raise
-            console.print(f"[red]error:[/] {storage_message(exc, exc.filename or '?')}", highlight=False)
+            console.print(f"[red]error:[/] {os_message(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
 
