@@ -26,6 +26,7 @@ class VideoConfig:
     temporal: str = "warped"  # independent | previous | warped
     temporal_weight: float = 50.0  # weight of the temporal loss (Ruder et al.), scale-free units
     temporal_blur: float = 1.0  # sigma (px): the temporal loss pulls only low frequencies; 0 = Ruder's
+    temporal_detail: bool = True  # restore the fine texture a sub-pixel warp fades (flow.keep_detail)
     first_frame_steps: int = 300  # steps for the first frame of a shot
     frame_steps: int = 100  # steps for every later frame
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium

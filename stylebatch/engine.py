@@ -54,6 +54,7 @@ class Temporal:
     warped: Tensor  # [B, 3, H, W] in [0, 1]
     mask: Tensor  # [B, 1, H, W], 1 = reliable
     weight: float
+    blur: float = 0.0  # sigma (px): pull only the low frequencies (losses.TemporalLoss)
 
 
 @dataclass
@@ -336,6 +337,7 @@ def stylize_tensors(
             temporal_loss = TemporalLoss(
                 resize(temporal.warped.float().to(device), size),
                 F.interpolate(temporal.mask.float().to(device), size=size, mode="nearest"),
+                temporal.blur,
             )
         tiles, level_cfg = tile_plans[index], cfg
         if len(tiles) > 1:

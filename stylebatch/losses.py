@@ -5,9 +5,11 @@ Gram matrices and losses are computed in fp32 even when features come from bf16 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 EPS = 1e-8
@@ -68,15 +70,43 @@ def tv_loss(image: Tensor) -> Tensor:
 
 class TemporalLoss(nn.Module):
     """Ruder et al. (2016): 1/D sum c * (x - w)^2, with w the warped previous stylised frame
-    and c the per-pixel reliability (1 reliable, 0 occluded)."""
+    and c the per-pixel reliability (1 reliable, 0 occluded).
 
-    def __init__(self, warped: Tensor, mask: Tensor) -> None:
+    With `blur` = sigma > 0 (departs from the paper): 1/D sum (G_sigma * (c (x - w)))^2, only
+    the low frequencies are pulled. Sub-pixel warping cannot carry pixel-scale texture (a
+    half-pixel shift zeroes the Nyquist frequency), so w's finest detail is resampling blur,
+    and pulling x toward it compounds frame after frame; the style loss restores it instead.
+    """
+
+    def __init__(self, warped: Tensor, mask: Tensor, blur: float = 0.0) -> None:
         super().__init__()
         self.register_buffer("warped", warped.detach().float())
         self.register_buffer("mask", mask.detach().float().expand_as(self.warped).contiguous())
+        self.register_buffer("kernel", gaussian_kernel(blur) if blur > 0 else torch.ones(1))
+        self.blur = blur
 
     def forward(self, image: Tensor) -> Tensor:
-        return (self.mask * (image.float() - self.warped).pow(2)).flatten(1).mean(1)
+        diff = self.mask * (image.float() - self.warped)
+        if self.blur > 0:
+            diff = blur(diff, self.kernel)
+        return diff.pow(2).flatten(1).mean(1)
+
+
+def gaussian_kernel(sigma: float) -> Tensor:
+    """A normalised 1-D Gaussian of radius ceil(2 sigma)."""
+    radius = max(1, math.ceil(2 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def blur(image: Tensor, kernel: Tensor) -> Tensor:
+    """Separable Gaussian blur per channel, zero padding (outside the frame nothing is pulled)."""
+    c, r = image.shape[1], kernel.numel() // 2
+    kx = kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1).to(image)
+    ky = kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1).to(image)
+    image = F.conv2d(image, kx, padding=(0, r), groups=c)
+    return F.conv2d(image, ky, padding=(r, 0), groups=c)
 
 
 def blend_grams(grams: Sequence[Tensor], weights: Sequence[float]) -> Tensor:

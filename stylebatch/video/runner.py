@@ -101,8 +101,13 @@ class FrameStylizer:
                     )
                 w, mask = flow_mask
                 warped = flowlib.warp(prev, w)
+                kwargs["temporal"] = Temporal(
+                    to_tensor_float(warped), torch.from_numpy(mask)[None, None], video.temporal_weight,
+                    video.temporal_blur,
+                )  # fmt: skip
+                if video.temporal_detail:  # start from the warp with the texture resampling faded
+                    warped = flowlib.keep_detail(warped, prev)
                 init = to_tensor_float(warped)
-                kwargs["temporal"] = Temporal(init, torch.from_numpy(mask)[None, None], video.temporal_weight)
             else:
                 init = to_tensor_float(prev)
             kwargs["init_image"] = init
