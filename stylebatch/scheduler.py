@@ -10,6 +10,7 @@ import os
 import re
 import time
 from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from . import cluster, images, weights
 from .config import StyleConfig
 from .errors import ConfigError, StylebatchError
-from .ledger import Entry, Ledger, RunLock, job_id
+from .hashing import file_sha256 as file_hash
+from .ledger import Entry, Ledger, RunLock, job_id, job_params
 from .manifest import Job, RowError
 
 MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
 POLL_SECONDS = 0.5  # how often the driver reads the workers' progress board
+HASH_THREADS = 8  # input files hashed at once while a run is prepared
 # Test-only hook: a job whose content file name contains this variable's value makes its worker
 # exit hard on attempt 1 ("always:NAME": on every attempt; "oom:NAME": the job raises
 # torch.OutOfMemoryError instead; several: comma-separated).
@@ -77,12 +80,28 @@ class Reporter:
 
 
 def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
-    """Each job's effective settings and ledger id (hash of inputs, settings and weights)."""
+    """Each job's effective settings and ledger id (hash of inputs, settings and weights).
+
+    Jobs with the same overrides share one config object and one settings dict; the input
+    files are hashed in a thread pool first (hashlib and file reads release the GIL).
+    """
+    paths = sorted({p for job in jobs for p in (job.content, *job.styles)})
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:  # fills the per-process hash cache
+        list(
+            pool.map(
+                lambda part: [file_hash(p) for p in part],
+                (paths[i::HASH_THREADS] for i in range(HASH_THREADS)),
+            )
+        )
+    shared: dict[tuple, tuple[StyleConfig, dict, str]] = {}
     entries = []
     for job in jobs:
-        cfg = job.config(base_cfg)
-        ident, _ = job_id(job, cfg, weights.resolve(cfg.weights).identity)
-        entries.append(Entry(ident, job, cfg))
+        if job.overrides not in shared:
+            cfg = job.config(base_cfg)
+            shared[job.overrides] = (cfg, job_params(cfg), weights.resolve(cfg.weights).identity)
+        cfg, params, weights_identity = shared[job.overrides]
+        ident, inputs = job_id(job, cfg, weights_identity, params)
+        entries.append(Entry(ident, job, cfg, inputs))
     return entries
 
 
