@@ -31,10 +31,12 @@ class VideoConfig:
     frame_steps: int = 100  # steps for every later frame
     flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
     cut_threshold: float = 0.2  # mean abs grey difference (0-1) of 64-px thumbnails; a new shot above
-    chunk_frames: int = 0  # frames per chunk; 0 = split each shot evenly over the workers
-    min_chunk_frames: int = 12  # never split a shot into chunks shorter than this
-    overlap: int = 4  # frames a chunk's result is cross-faded into the previous chunk's (the band)
-    seam_warmup: int = 0  # frames a chunk runs before its cross-fade band, not shown (its chain settles)
+    chunk_frames: int = 0  # frames per chunk; 0 = split the clip evenly over the workers
+    min_chunk_frames: int = 12  # never split the clip into chunks shorter than this
+    # A seam cross-fades two chains' textures; a 4-frame band with no warm-up left seam pairs at
+    # 3.7x the median pair and the mean at 1.35x one chain's (benchmarks/RESULTS.md, issue 9).
+    overlap: int = 12  # frames a chunk's result is cross-faded into the previous chunk's (the band)
+    seam_warmup: int = 4  # frames a chunk runs before its cross-fade band, not shown (its chain settles)
     crf: int = 18  # x264 quality of the final encode
     codec_preset: str = "medium"  # x264 speed preset
 

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
     total INTEGER, skipped INTEGER, done INTEGER, failed INTEGER, started_jobs INTEGER,
     interrupted INTEGER DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS jobs_current_status ON jobs (current, status);
 """
 
 
@@ -64,21 +65,32 @@ def job_params(cfg: StyleConfig) -> dict[str, Any]:
     return data
 
 
-def job_id(job: Job, cfg: StyleConfig, weights_identity: str) -> tuple[str, str]:
-    """(job id, inputs hash): a hash of the input files' contents, effective settings and weights."""
+def inputs_hash(job: Job) -> str:
+    """sha256 over the content hashes of the job's content and style files, in order."""
     inputs = hashlib.sha256()
     for path in (job.content, *job.styles):
         inputs.update(file_hash(path).encode())
+    return inputs.hexdigest()
+
+
+def job_id(
+    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """(job id, inputs hash): a hash of the input files' contents, effective settings and weights.
+
+    `params` is `job_params(cfg)` when the caller already has it (many jobs share one config).
+    """
+    inputs = inputs_hash(job)
     ident = {
-        "inputs": inputs.hexdigest(),
+        "inputs": inputs,
         "style_weights": job.style_weights,
-        "params": job_params(cfg),
+        "params": job_params(cfg) if params is None else params,
         "weights": weights_identity,
         "output": job.output,
         "kind": job.kind,
     }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
-    return digest[:20], inputs.hexdigest()
+    return digest[:20], inputs
 
 
 def invalid_id(err: RowError) -> str:
@@ -92,6 +104,7 @@ class Entry:
     id: str
     job: Job
     cfg: StyleConfig
+    inputs_hash: str = ""
 
 
 def damaged_message(path: Path, reason: str) -> str:
@@ -221,62 +234,74 @@ class Ledger:
     # -- the driver's side -------------------------------------------------------------------
 
     def sync(self, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path) -> dict:
-        """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
+        """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}.
+
+        In bulk: one read of the existing rows, batched writes, one transaction.
+        """
         now = time.time()
         to_run: list[str] = []
         skipped = 0
+        params_json: dict[int, str] = {}  # one JSON text per distinct config object
+        inserts, redo, keep, adopted = [], [], [], []
         with self.tx() as db:
-            db.execute("UPDATE jobs SET current = 0")
+            known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
+            db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
             for e in entries:
-                row = db.execute("SELECT status FROM jobs WHERE id = ?", (e.id,)).fetchone()
-                if row is None:
+                status = known.get(e.id)
+                if status is None:
                     job = e.job
-                    db.execute(
-                        "INSERT INTO jobs (id, kind, source, row, content, styles, style_weights, output,"
-                        " params, inputs_hash, status, updated) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
+                    if id(e.cfg) not in params_json:
+                        params_json[id(e.cfg)] = json.dumps(job_params(e.cfg), default=str)
+                    inserts.append(
                         (
                             e.id, job.kind, job.source, job.row, str(job.content),
                             json.dumps([str(s) for s in job.styles]),
                             json.dumps(job.style_weights), job.output,
-                            json.dumps(job_params(e.cfg), default=str), e.id, now,
-                        ),
+                            params_json[id(e.cfg)], e.inputs_hash or None, now,
+                        )
                     )  # fmt: skip
                     to_run.append(e.id)
                     continue
-                status = row["status"]
                 side = _finished_output(out_dir, e) if status in ("pending", "running") else None
                 if side is not None:  # written by a run that died before its ledger could say so
-                    db.execute(
-                        "UPDATE jobs SET status='done', error=NULL, current=1, worker=?, node=?, started=?,"
-                        " ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
+                    adopted.append(
                         (
                             side.get("worker"), side.get("node"), side.get("started"), side.get("ended"),
-                            side.get("seconds"), json.dumps(side.get("losses")), json.dumps(side.get("history")),
-                            now, e.id,
-                        ),
+                            side.get("seconds"), json.dumps(side.get("losses")),
+                            json.dumps(side.get("history")), now, e.id,
+                        )
                     )  # fmt: skip
                     skipped += 1
-                    continue
-                redo = (
+                elif (
                     status in ("pending", "running")
                     or (status == "failed" and retry_failed)
                     or (status == "done" and not (out_dir / e.job.output).exists())
-                )
-                if redo:
-                    db.execute(
-                        "UPDATE jobs SET status='pending', crashes=0, current=1, updated=? WHERE id=?",
-                        (now, e.id),
-                    )
+                ):
+                    redo.append((now, e.id))
                     to_run.append(e.id)
                 else:
-                    db.execute("UPDATE jobs SET current=1 WHERE id=?", (e.id,))
+                    keep.append((e.id,))
                     skipped += status == "done"
-            for err in invalid:
-                db.execute(
-                    "INSERT INTO jobs (id, kind, source, row, status, error, current, updated, ended)"
-                    " VALUES (?, 'invalid', ?, ?, 'failed', ?, 1, ?, ?)"
-                    " ON CONFLICT(id) DO UPDATE SET status='failed', error=excluded.error, current=1,"
-                    " updated=excluded.updated",
+            db.executemany(
+                "INSERT INTO jobs (id, kind, source, row, content, styles, style_weights, output,"
+                " params, inputs_hash, status, updated) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
+                inserts,
+            )
+            db.executemany(
+                "UPDATE jobs SET status='pending', crashes=0, current=1, updated=? WHERE id=?", redo
+            )
+            db.executemany("UPDATE jobs SET current=1 WHERE id=?", keep)
+            db.executemany(
+                "UPDATE jobs SET status='done', error=NULL, current=1, worker=?, node=?, started=?,"
+                " ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
+                adopted,
+            )
+            db.executemany(
+                "INSERT INTO jobs (id, kind, source, row, status, error, current, updated, ended)"
+                " VALUES (?, 'invalid', ?, ?, 'failed', ?, 1, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET status='failed', error=excluded.error, current=1,"
+                " updated=excluded.updated",
+                [
                     (
                         invalid_id(err),
                         err.source,
@@ -284,8 +309,10 @@ class Ledger:
                         f"invalid row: {err.field}: {err.problem}",
                         now,
                         now,
-                    ),
-                )
+                    )
+                    for err in invalid
+                ],
+            )
         return {"run": to_run, "skipped": skipped}
 
     def start_run(self, config: dict, options: dict) -> int:
@@ -374,6 +401,21 @@ class Ledger:
         for row in self.db.execute("SELECT status, COUNT(*) FROM jobs WHERE current = 1 GROUP BY status"):
             counts[row[0]] = row[1]
         return counts
+
+    def rows(self, status: str, limit: int | None = None, columns: str = "*") -> list[dict[str, Any]]:
+        """Current jobs with `status` (indexed), newest first, without decoding JSON columns."""
+        query = f"SELECT {columns} FROM jobs WHERE current = 1 AND status = ? ORDER BY updated DESC"
+        args: tuple = (status,)
+        if limit is not None:
+            query += " LIMIT ?"
+            args = (status, limit)
+        return [dict(r) for r in self.db.execute(query, args)]
+
+    def done_since(self, t: float) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE current = 1 AND status = 'done' AND ended >= ?", (t,)
+        ).fetchone()
+        return int(row[0])
 
     def last_run(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -233,9 +234,27 @@ def style_tags(styles: list[Path]) -> list[str]:
     return tags
 
 
+def _resolve_path(folder: Path, value: str) -> tuple[Path, str]:
+    """(absolute path, problem or ''), with one stat."""
+    text = os.path.abspath(os.path.join(folder, os.path.expanduser(value)))
+    p = Path(text)
+    try:
+        is_dir = stat.S_ISDIR(os.stat(text).st_mode)
+    except OSError:
+        return p, f"file not found: {p}"
+    return p, f"is a directory, not a file: {p}" if is_dir else ""
+
+
 def _row_job(
-    path: Path, number: int, row: dict[str, Any], base_cfg: StyleConfig, errors: list[RowError]
+    path: Path,
+    number: int,
+    row: dict[str, Any],
+    base_cfg: StyleConfig,
+    errors: list[RowError],
+    resolved: dict[str, tuple[Path, str]] | None = None,
 ) -> Job | None:
+    """One row's job, or None with its problems appended to `errors`. `resolved` caches path
+    look-ups within one manifest (style files repeat on every row)."""
     before = len(errors)
     src = str(path)
 
@@ -243,6 +262,7 @@ def _row_job(
         errors.append(RowError(src, number, field_, problem, json.dumps(row, default=str)))
 
     folder = path.parent
+    cache = {} if resolved is None else resolved
     for key in ("content", "style"):
         if key not in row:
             bad(key, "missing (required)")
@@ -266,16 +286,14 @@ def _row_job(
         if not isinstance(value, str) or not value:
             bad(field_, f"expected a path, got {value!r}")
             return None
-        p = Path(value).expanduser()
-        p = p if p.is_absolute() else folder / p
-        p = Path(os.path.abspath(p))
-        if not p.exists():
-            hint = ""
+        if value not in cache:
+            cache[value] = _resolve_path(folder, value)
+        p, problem = cache[value]
+        if problem.startswith("file not found"):
             if field_ == "style" and ";" in str(row.get("style", "")) and not isinstance(row["style"], list):
-                hint = " (a file name containing ';' is written in quotes: 'my;style.jpg')"
-            bad(field_, f"file not found: {p}{hint}")
-        elif p.is_dir():
-            bad(field_, f"is a directory, not a file: {p}")
+                problem += " (a file name containing ';' is written in quotes: 'my;style.jpg')"
+        if problem:
+            bad(field_, problem)
         return p
 
     content = resolve("content", row["content"]) if "content" in row else None
@@ -407,6 +425,7 @@ def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parse
         if out.errors:
             out.fatal = True
             return out
+    resolved: dict[str, tuple[Path, str]] = {}
     seen: dict[tuple, Job] = {}
     by_output: dict[str, Job] = {}
     for number, row in rows:
@@ -416,7 +435,7 @@ def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parse
         if not row:
             out.empty += 1
             continue
-        job = _row_job(path, number, row, base_cfg, out.errors)
+        job = _row_job(path, number, row, base_cfg, out.errors, resolved)
         if job is None:
             continue
         key = job.identity_key()

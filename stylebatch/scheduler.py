@@ -12,6 +12,7 @@ import re
 import tempfile
 import time
 from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,14 @@ from . import cluster, images, weights
 from . import ledger as ledgerlib
 from .config import StyleConfig
 from .errors import ConfigError, LedgerError, StorageError, StylebatchError, storage_message
-from .ledger import Entry, Ledger, RunLock, job_id
+from .hashing import file_sha256 as file_hash
+from .ledger import Entry, Ledger, RunLock, job_id, job_params
 from .manifest import Job, RowError, output_problems
 
 MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
 POLL_SECONDS = 0.5  # how often the driver reads the workers' progress board
+HASH_THREADS = 8  # input files hashed at once while a run is prepared
 # Test-only hook: a job whose content file name contains this variable's value makes its worker
 # exit hard on attempt 1 ("always:NAME": on every attempt; "oom:NAME": the job raises
 # torch.OutOfMemoryError instead; several: comma-separated).
@@ -87,14 +90,27 @@ def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
 
     The weights every job needs are resolved and loaded here, on the driver, before any worker
     starts: missing weights fail once with the three ways out (WeightsError), not in N workers.
+    Jobs with the same overrides share one config object and one settings dict; the input
+    files are hashed in a thread pool first (hashlib and file reads release the GIL).
     """
-    entries = []
-    for spec in dict.fromkeys(job.config(base_cfg).weights for job in jobs):
-        weights.ensure(spec)
+    configs: dict[tuple, StyleConfig] = {}
     for job in jobs:
-        cfg = job.config(base_cfg)
-        ident, _ = job_id(job, cfg, weights.resolve(cfg.weights).identity)
-        entries.append(Entry(ident, job, cfg))
+        if job.overrides not in configs:
+            configs[job.overrides] = job.config(base_cfg)
+    for spec in dict.fromkeys(cfg.weights for cfg in configs.values()):
+        weights.ensure(spec)
+    shared = {
+        key: (cfg, job_params(cfg), weights.resolve(cfg.weights).identity) for key, cfg in configs.items()
+    }
+    paths = sorted({p for job in jobs for p in (job.content, *job.styles)})
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:  # fills the per-process hash cache
+        parts = (paths[i::HASH_THREADS] for i in range(HASH_THREADS))
+        list(pool.map(lambda part: [file_hash(p) for p in part], parts))
+    entries = []
+    for job in jobs:
+        cfg, params, weights_identity = shared[job.overrides]
+        ident, inputs = job_id(job, cfg, weights_identity, params)
+        entries.append(Entry(ident, job, cfg, inputs))
     return entries
 
 
