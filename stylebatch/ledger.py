@@ -402,21 +402,6 @@ class Ledger:
             counts[row[0]] = row[1]
         return counts
 
-    def rows(self, status: str, limit: int | None = None, columns: str = "*") -> list[dict[str, Any]]:
-        """Current jobs with `status` (indexed), newest first, without decoding JSON columns."""
-        query = f"SELECT {columns} FROM jobs WHERE current = 1 AND status = ? ORDER BY updated DESC"
-        args: tuple = (status,)
-        if limit is not None:
-            query += " LIMIT ?"
-            args = (status, limit)
-        return [dict(r) for r in self.db.execute(query, args)]
-
-    def done_since(self, t: float) -> int:
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE current = 1 AND status = 'done' AND ended >= ?", (t,)
-        ).fetchone()
-        return int(row[0])
-
     def last_run(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         return dict(row) if row else None
