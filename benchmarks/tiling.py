@@ -91,7 +91,9 @@ def run(size: int, max_tile: int, steps: int, optimizer: str, init=None) -> dict
 
 def child(args) -> None:
     out = run(args.size, args.max_tile, args.steps, args.optimizer)
-    out.pop("image")
+    image = out.pop("image")
+    if args.save:
+        torch.save(image, args.save)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -107,6 +109,8 @@ def memory(args) -> None:
         optimizer = args.optimizer
         cmd = [sys.executable, __file__, "child", "--size", str(size), "--max-tile", str(max_tile)]
         cmd += ["--steps", str(args.steps), "--optimizer", optimizer]
+        if args.save_dir:
+            cmd += ["--save", str(Path(args.save_dir) / f"{size}_{max_tile}_{optimizer}.pt")]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if not line:
@@ -202,11 +206,13 @@ def main() -> None:
     m.add_argument("--runs", default="512:0,1024:262144,2048:262144,4096:262144")
     m.add_argument("--steps", type=int, default=2)
     m.add_argument("--optimizer", default="adam")
+    m.add_argument("--save-dir", default="", help="keep each result as SIZE_MAXTILE_OPT.pt here")
     c = sub.add_parser("child")
     c.add_argument("--size", type=int)
     c.add_argument("--max-tile", type=int)
     c.add_argument("--steps", type=int)
     c.add_argument("--optimizer")
+    c.add_argument("--save", default="", help="write the result tensor here (.pt)")
     args = parser.parse_args()
     {"quality": quality, "memory": memory, "child": child}[args.cmd](args)
 
