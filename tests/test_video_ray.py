@@ -25,6 +25,12 @@ def test_chunk_plan_and_cross_fade_weights():
     # warm-up frames before the band are computed, never shown
     settle = tiny_config(**{"video.min_chunk_frames": 4, "video.overlap": 3, "video.seam_warmup": 2}).video
     assert [(c.first, c.blend, c.start) for c in chunks.plan(16, 2, settle)] == [(0, 0, 0), (3, 5, 8)]
+    # bands longer than a chunk stop at the previous chunk's start (realshort.mp4 in 4 chunks
+    # with overlapping ramps had its worst seam pair at 4.5x the median)
+    long_band = tiny_config(
+        **{"video.min_chunk_frames": 4, "video.overlap": 12, "video.seam_warmup": 4}
+    ).video
+    assert [(c.blend, c.start) for c in chunks.plan(36, 4, long_band)] == [(0, 0), (0, 9), (9, 18), (18, 27)]
     # a short clip is not split below min_chunk_frames; an unknown length is one open chunk
     assert len(chunks.plan(6, 4, video)) == 1
     assert [(c.first, c.end) for c in chunks.plan(0, 4, video)] == [(0, None)]

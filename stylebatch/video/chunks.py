@@ -45,7 +45,8 @@ def plan(estimate: int, workers: int, video: VideoConfig) -> list[Chunk]:
     bounds = [round(i * estimate / pieces) for i in range(pieces + 1)]
     chunks = []
     for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
-        blend = max(0, a - video.overlap)
+        # a band never reaches into the previous chunk's own band: the ramps must not overlap
+        blend = max(bounds[i - 1] if i else 0, a - video.overlap)
         first = max(0, blend - video.seam_warmup)
         chunks.append(Chunk(i, first, a, None if i == pieces - 1 else b, blend))
     return chunks
