@@ -268,7 +268,11 @@ def stylize_tensors(
     if not styles:
         raise ConfigError("at least one style image is needed")
     style_weights = list(style_weights or [1.0] * len(styles))
-    if len(style_weights) != len(styles) or any(w < 0 for w in style_weights) or sum(style_weights) <= 0:
+    if (
+        len(style_weights) != len(styles)
+        or not all(math.isfinite(w) and w >= 0 for w in style_weights)
+        or sum(style_weights) <= 0
+    ):
         raise ConfigError(f"style weights {style_weights} do not fit {len(styles)} style image(s)")
     if cfg.init not in ("content", "noise") and init_image is None:
         raise ConfigError(f"init={cfg.init!r}: pass the image as init_image (the API loads files)")

@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cluster, images, weights
+from . import cluster, weights
 from . import ledger as ledgerlib
 from .config import StyleConfig
 from .errors import ConfigError, LedgerError, StorageError, StylebatchError, storage_message
 from .hashing import file_sha256 as file_hash
 from .ledger import Entry, Ledger, RunLock, job_id, job_params
 from .manifest import Job, RowError, output_problems
+from .writer import OutputWriter
 
 MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
@@ -442,9 +443,18 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
             summary.started += 1
 
     def worker_died(w: _Worker, exc: BaseException) -> None:
-        for i, ref in enumerate(w.refs):
+        crashed: Entry | None = None  # actor calls run in order: the oldest unfinished one
+        for ref in w.refs:
             entry, _ = inflight.pop(ref)
-            if i == 0:  # actor calls run in order: the oldest was the one running
+            if crashed is None:
+                try:  # its result may have come back just before the worker died
+                    result = ray.get(ref, timeout=0)
+                except Exception:
+                    crashed = entry
+                else:
+                    release(entry)
+                    _store(ledger, run_dir, entry, result, reporter, summary, writer)
+                    continue
                 crashes[entry.id] += 1
                 n = ledger.mark_crashed(entry.id)
                 if crashes[entry.id] >= MAX_ATTEMPTS:
@@ -479,6 +489,9 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
         return w.placed is None
 
     board_ref = None
+    next_poll = 0.0
+    writer = OutputWriter()
+    ledger_ok = True
     try:
         while queue or inflight:
             for w in pool:
@@ -490,7 +503,9 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                     ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
                     continue
                 break
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_SECONDS)
+            ready, rest = ray.wait(list(inflight), num_returns=1, timeout=POLL_SECONDS)
+            if ready and rest:  # take every result that is back, not one per round
+                ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in ready:
                 if ref not in inflight:
                     continue  # already handled with its dead worker
@@ -505,9 +520,12 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                 inflight.pop(ref)
                 w.refs.remove(ref)
                 release(entry)
-                _store(ledger, run_dir, entry, result, reporter, summary)
+                _store(ledger, run_dir, entry, result, reporter, summary, writer)
                 reporter.worker(w.name, None)
-            if reporter.wants_progress and _BOARD is not None:
+            for (entry, result), error in writer.finished():
+                _stored(ledger, run_dir, entry, result, error, reporter, summary)
+            if reporter.wants_progress and _BOARD is not None and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + POLL_SECONDS
                 if board_ref is not None:
                     try:
                         board = ray.get(board_ref, timeout=0)
@@ -522,22 +540,36 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
         ledger.mark_pending([e.id for e, _ in inflight.values()])
         release_workers()  # stops the optimisations in flight
         raise
+    except LedgerError:
+        ledger_ok = False  # outputs still land; the next run adopts them from their sidecars
+        raise
+    finally:  # results already back are written (and recorded), whatever stopped the loop
+        try:
+            for (entry, result), error in writer.finished(block=True):
+                if ledger_ok:
+                    _stored(ledger, run_dir, entry, result, error, reporter, summary)
+        finally:
+            writer.close()
     for w in [w for w in pool if w.placed is not None]:  # never placed: not needed any more
         ray.kill(w.handle)
         _POOL.remove(w)
     summary.grams_computed = sum(s["grams_computed"] for s in worker_stats().values())
 
 
-def _store(ledger, run_dir, entry: Entry, result: dict, reporter: Reporter, summary: RunSummary) -> None:
-    label = entry.job.label
+def _store(ledger, run_dir, entry: Entry, result: dict, reporter, summary, writer: OutputWriter) -> None:
+    """A worker's result: a failure is recorded now, an image goes to the writer threads."""
     if "error" in result:
         ledger.mark_failed(entry.id, result["error"], worker=result.get("worker"), node=result.get("node"))
-        reporter.finished(label, False, result["error"])
+        reporter.finished(entry.job.label, False, result["error"])
         return
-    try:
-        images.save_image(result["data"], run_dir / entry.job.output, result["sidecar"])
-    except OSError as exc:  # disk full, read-only, no permission: this job's failure
-        msg = storage_message(exc, run_dir / entry.job.output)
+    writer.submit((entry, result), run_dir / entry.job.output, result["data"], result["sidecar"])
+
+
+def _stored(ledger, run_dir, entry: Entry, result: dict, error: OSError | None, reporter, summary) -> None:
+    """The writer is done with a result: record it as done, or as failed with the write's error."""
+    label = entry.job.label
+    if error is not None:  # disk full, read-only, no permission: this job's failure
+        msg = storage_message(error, run_dir / entry.job.output)
         ledger.mark_failed(entry.id, msg, worker=result.get("worker"), node=result.get("node"))
         reporter.finished(label, False, msg)
         return
