@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import json
 import os
 import platform
 import signal
@@ -160,8 +159,10 @@ def main() -> int:
             t_rows = now
         if t_first is None and finished > 0:
             t_first, done_at_first = now, finished
-        if t_first is not None and len(status_times) < args.status_samples and now > t_first + 2 * (
-            len(status_times) + 1
+        if (
+            t_first is not None
+            and len(status_times) < args.status_samples
+            and now > t_first + 2 * (len(status_times) + 1)
         ):
             dt_status, st = timed([*STYLEBATCH, "status", str(run_dir), "--json"])
             if st.returncode == 0:

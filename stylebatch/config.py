@@ -88,7 +88,9 @@ class StyleConfig:
     cuda_graphs: bool = False  # CUDA: torch.compile with CUDA graphs ("reduce-overhead"); ignored off CUDA
     progress_every: int = 10  # read losses back (a host sync) every N steps
     max_pixels: int = 80_000_000  # decompression-bomb limit for inputs
-    max_tile_pixels: int = 0  # larger scales are optimised in tiles of at most this many pixels; 0 = from free memory
+    max_tile_pixels: int = (
+        0  # larger scales are optimised in tiles of at most this many pixels; 0 = from free memory
+    )
     # output
     format: str = "png"  # png | jpg | webp, when an output name is not given
     quality: int = 95  # JPEG / WebP quality
@@ -159,7 +161,9 @@ def validate(cfg: StyleConfig) -> None:
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key} must not be negative, got {_get(cfg, key)}")
     if cfg.max_tile_pixels < 0:
-        raise ConfigError(f"max_tile_pixels must be 0 (automatic) or a pixel count, got {cfg.max_tile_pixels}")
+        raise ConfigError(
+            f"max_tile_pixels must be 0 (automatic) or a pixel count, got {cfg.max_tile_pixels}"
+        )
     if cfg.scale_ratio <= 1.0:
         raise ConfigError(f"scale_ratio must be above 1, got {cfg.scale_ratio}")
     if cfg.style_scale <= 0:

@@ -28,7 +28,11 @@ class CutDetector:
         """Whether `frame` starts a new shot (the stream's first frame does not count)."""
         thumb = thumbnail(frame)
         before, self.previous = self.previous, thumb
-        return before is not None and self.threshold > 0 and float(np.abs(thumb - before).mean()) > self.threshold
+        return (
+            before is not None
+            and self.threshold > 0
+            and float(np.abs(thumb - before).mean()) > self.threshold
+        )
 
 
 def differences(frames: np.ndarray) -> np.ndarray:

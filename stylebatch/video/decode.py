@@ -178,7 +178,9 @@ class FrameStream:
                     continue
                 if not ok:
                     self.corrupt.append(index)
-                    log.warning("%s: frame %d is corrupt; repeating the previous frame", self.info.path, index)
+                    log.warning(
+                        "%s: frame %d is corrupt; repeating the previous frame", self.info.path, index
+                    )
                 if previous is None:
                     missing += 1  # corrupt frames at the very start take the first good frame
                 else:
@@ -226,7 +228,8 @@ def frame_range(info: VideoInfo, start: float | None, end: float | None) -> tupl
         raise InputError(info.path, f"no frames between {start or 0:g} s and {end:g} s")
     if info.header_frames and first >= info.header_frames:
         raise InputError(
-            info.path, f"--start {start:g} s is past the end (the clip claims {info.header_frames / info.fps:.2f} s)"
+            info.path,
+            f"--start {start:g} s is past the end (the clip claims {info.header_frames / info.fps:.2f} s)",
         )
     return first, stop
 

@@ -81,7 +81,9 @@ class FrameEncoder:
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape[1::-1] != tuple(self.size):
-            raise ValueError(f"frame of {rgb.shape[1]}x{rgb.shape[0]}, expected {self.size[0]}x{self.size[1]}")
+            raise ValueError(
+                f"frame of {rgb.shape[1]}x{rgb.shape[0]}, expected {self.size[0]}x{self.size[1]}"
+            )
         if self.proc is not None:
             try:
                 self.proc.stdin.write(np.ascontiguousarray(rgb).tobytes())
@@ -130,7 +132,12 @@ class Encoded:
 
 
 def finalize(
-    encoded: FrameEncoder, source: str | os.PathLike, out: str | os.PathLike, *, fps: float, start: float = 0.0
+    encoded: FrameEncoder,
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fps: float,
+    start: float = 0.0,
 ) -> Encoded:
     """Mux the encoded stream at `fps` with the source's audio into `out`, written atomically.
 
