@@ -70,6 +70,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (its own, not its children's)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def ledger_counts(run_dir: Path) -> tuple[int, int]:
     """(rows in the ledger, rows finished); (0, 0) before it exists or while it is locked."""
     path = run_dir / "ledger.sqlite"
@@ -151,6 +161,7 @@ def main() -> int:
     t_rows = t_first = None
     status_times: list[float] = []
     done_at_first = 0
+    cpu_first = 0.0
     while proc.poll() is None:
         peak = max(peak, rss_mb(proc.pid))
         rows, finished = ledger_counts(run_dir)
@@ -158,7 +169,7 @@ def main() -> int:
         if t_rows is None and rows >= args.rows:
             t_rows = now
         if t_first is None and finished > 0:
-            t_first, done_at_first = now, finished
+            t_first, done_at_first, cpu_first = now, finished, cpu_seconds(proc.pid)
         if (
             t_first is not None
             and len(status_times) < args.status_samples
@@ -172,6 +183,7 @@ def main() -> int:
         time.sleep(0.2)
     window_end = time.perf_counter() - t0
     _, finished_end = ledger_counts(run_dir)
+    cpu_window = cpu_seconds(proc.pid) - cpu_first if t_first is not None else 0.0
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
@@ -193,6 +205,8 @@ def main() -> int:
         f"| `status --json` during the run | {', '.join(f'{s:.2f}' for s in status_times) or 'n/a'} s |",
         f"| driver peak RSS (window) | {peak:.0f} MB |",
         f"| jobs/s through the whole path ({args.workers} workers, 0 steps, 32 px) | {jobs_per_s:.1f} |",
+        f"| driver CPU per finished job (window) | "
+        f"{1000 * cpu_window / max(finished_end - done_at_first, 1):.1f} ms |",
         f"| Ray no-op actor calls/s (same workers, 2 in flight each) | {ray_rate:.0f} |",
         f"| `report` on the ledger | {report_s:.1f} s (exit {rep.returncode}) |",
     ]

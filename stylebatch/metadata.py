@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import sys
 import time
@@ -48,6 +49,12 @@ def cpu_fallback_note(requested: str | None, described: str) -> str | None:
 
 
 def versions() -> dict[str, str]:
+    """Library versions for sidecars: read from package metadata once per process."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for pkg in ("stylebatch", "torch", "torchvision", "pillow", "numpy"):
         try:
