@@ -425,8 +425,15 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
             if remaining[p] <= 0:
                 refs.pop(p, None)
 
+    def suspect(entry: Entry) -> bool:
+        return crashes[entry.id] > 0
+
     def dispatch(w: _Worker) -> None:
         while queue and len(w.refs) < IN_FLIGHT_PER_WORKER:
+            # a job that has crashed a worker runs alone: if it crashes again, nothing queued
+            # behind it is lost, and a neighbour's late reply is never mistaken for its crash
+            if w.refs and (suspect(queue[0]) or any(suspect(inflight[r][0]) for r in w.refs)):
+                break
             entry = queue.popleft()
             inputs = [shipped(p) for p in (entry.job.content, *entry.job.styles)]
             bad = next((x for x in inputs if isinstance(x, OSError)), None)
