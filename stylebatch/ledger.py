@@ -292,7 +292,7 @@ class Ledger:
             )
             db.executemany("UPDATE jobs SET current=1 WHERE id=?", keep)
             db.executemany(
-                "UPDATE jobs SET status='done', error=NULL, current=1, worker=?, node=?, started=?,"
+                "UPDATE jobs SET status='done', error=NULL, current=1, attempts=attempts+1, worker=?, node=?, started=?,"
                 " ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
                 adopted,
             )

@@ -132,9 +132,12 @@ def test_large_scale_is_tiled_with_per_tile_progress_and_matches_untiled_adam(co
         init_image=coarse,
     )  # fmt: skip
     untiled_lbfgs = stylize_tensors(content, [style], tiled_cfg.replace(max_tile_pixels=10**9))
-    tiled_vs_adam = float((result.image - untiled_adam.image).abs().max())
-    assert tiled_vs_adam < 1e-3  # measured 0 to 1e-6
-    assert float((result.image - untiled_lbfgs.image).abs().max()) > 10 * tiled_vs_adam
+    # Adam's first steps follow the gradient's sign, so float rounding in near-zero gradients
+    # (thread count, summation order) can flip single pixels by up to ~0.12: compare the mean.
+    # Measured: 1.7e-8 with one thread, 2.5e-4 with two; untiled L-BFGS differs far more.
+    tiled_vs_adam = float((result.image - untiled_adam.image).abs().mean())
+    assert tiled_vs_adam < 2e-3
+    assert float((result.image - untiled_lbfgs.image).abs().mean()) > 10 * tiled_vs_adam
     assert result.losses["total"] == pytest.approx(untiled_adam.losses["total"], rel=1e-4)
 
 
