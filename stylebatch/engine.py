@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from . import color, tiling, weights
 from .config import StyleConfig
 from .errors import ConfigError
-from .losses import ContentLoss, StyleLoss, TemporalLoss, blend_grams, gram, tv_loss
+from .losses import ContentLoss, StyleLoss, TemporalLoss, add_pixel_terms, blend_grams, gram
 from .vgg import LAYER_INDEX, VGGFeatures, min_side
 
 
@@ -415,14 +415,7 @@ class _Objective:
         style = sum(self.layer_weights[name] * loss(feats[name]) for name, loss in self.style_losses.items())
         terms = {"content": content, "style": style}
         total = cfg.content_weight * content + cfg.style_weight * style
-        if cfg.tv_weight:
-            terms["tv"] = tv_loss(x)
-            total = total + cfg.tv_weight * terms["tv"]
-        if self.temporal_loss is not None:
-            terms["temporal"] = self.temporal_loss(x)
-            total = total + self.temporal_weight * terms["temporal"]
-        terms["total"] = total
-        return terms
+        return add_pixel_terms(terms, total, x, cfg.tv_weight, self.temporal_loss, self.temporal_weight)
 
 
 def _optimise(

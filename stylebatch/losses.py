@@ -68,6 +68,26 @@ def tv_loss(image: Tensor) -> Tensor:
     return dh + dw
 
 
+def add_pixel_terms(
+    terms: dict[str, Tensor],
+    total: Tensor,
+    x: Tensor,
+    tv_weight: float,
+    temporal: nn.Module | None,
+    temporal_weight: float,
+) -> dict[str, Tensor]:
+    """Add the pixel-local terms (total variation, the video's temporal loss) to `terms` and
+    `total`, computed on the whole image; `terms["total"]` is the sum."""
+    if tv_weight:
+        terms["tv"] = tv_loss(x)
+        total = total + tv_weight * terms["tv"]
+    if temporal is not None:
+        terms["temporal"] = temporal(x)
+        total = total + temporal_weight * terms["temporal"]
+    terms["total"] = total
+    return terms
+
+
 class TemporalLoss(nn.Module):
     """Ruder et al. (2016): 1/D sum c * (x - w)^2, with w the warped previous stylised frame
     and c the per-pixel reliability (1 reliable, 0 occluded).

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from .config import StyleConfig
 from .errors import ConfigError
-from .losses import EPS, tv_loss
+from .losses import EPS, add_pixel_terms
 from .vgg import LAYER_INDEX, LAYER_NAMES
 
 # Bytes per pixel of one forward + backward to relu5_1 (activations and autograd buffers):
@@ -371,11 +371,4 @@ class TiledObjective:
             total = _Attach.apply(x, values, self._pass2(x, grams, summary))
         else:
             total = values
-        if cfg.tv_weight:  # pixel-local terms: on the whole image at once, as untiled
-            terms["tv"] = tv_loss(x)
-            total = total + cfg.tv_weight * terms["tv"]
-        if self.temporal_loss is not None:
-            terms["temporal"] = self.temporal_loss(x)
-            total = total + self.temporal_weight * terms["temporal"]
-        terms["total"] = total
-        return terms
+        return add_pixel_terms(terms, total, x, cfg.tv_weight, self.temporal_loss, self.temporal_weight)
