@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from stylebatch import bench, pipelines  # noqa: E402
-from stylebatch.engine import stylize_tensors  # noqa: E402
-from stylebatch.scorer import Scorer  # noqa: E402
+from stylebatch import pipelines  # noqa: E402
+from stylebatch.engine import bench  # noqa: E402
+from stylebatch.engine.core import stylize_tensors  # noqa: E402
+from stylebatch.engine.scorer import Scorer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 H100_FLOOR_MS = 0.5  # design section 7: 0.38 TFLOP at bf16 on an H100
@@ -169,7 +170,7 @@ def memory_4k(weights: str) -> str:
 
 def memory_tiled(weights: str, sizes: str, caps: str) -> str:
     """Peak memory and speed of tiled scales (one scale, hires recipe: Adam, bf16 on CUDA)."""
-    from stylebatch import tiling
+    from stylebatch.engine.core import tiling
 
     lines = [
         "| output | max_tile_pixels | tiles (tile size) | peak GiB | s/step | s per Mpixel per step |",

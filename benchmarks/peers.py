@@ -2,7 +2,7 @@
 
 Same device, same size, same step count, same (seeded, random) VGG-19 weights, same
 content and style files, same objective as far as each peer can express it (below), every
-output scored by one fp32 scorer (`stylebatch.scorer`, the paper's losses). Reports ms per
+output scored by one fp32 scorer (`stylebatch.engine.scorer`, the paper's losses). Reports ms per
 step and time-to-equal-loss, and appends the table to benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/peers.py --device cpu --sizes 128,256 --steps 40 --every 5
@@ -153,7 +153,7 @@ OURS = """
 import json, sys, time, torch
 from PIL import Image
 from stylebatch.config import StyleConfig
-from stylebatch.engine import stylize_tensors
+from stylebatch.engine.core import stylize_tensors
 from stylebatch.images import pil_to_tensor
 a = json.loads(sys.argv[1])
 content = pil_to_tensor(Image.open(a["content"]).convert("RGB"))
@@ -310,9 +310,9 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from stylebatch import bench
+    from stylebatch.engine.core import bench
+    from stylebatch.engine.scorer import Scorer
     from stylebatch.images import pil_to_tensor
-    from stylebatch.scorer import Scorer
 
     python = setup_venv()
     extra_fast = {} if args.device == "cpu" else {"precision": "bf16", "channels_last": "on"}
@@ -389,7 +389,7 @@ def _append(table: str, args: argparse.Namespace, device: str) -> None:
         f"- device: {device}; torch {torch.__version__}; python {platform.python_version()}\n"
         f"- command: `{command}`\n"
         f"- {args.steps} L-BFGS steps, content init, random VGG-19 (seed 0) for all, scored by "
-        "stylebatch.scorer (paper losses, fp32, alpha/beta = 1e-3; float iterates, neural-style 8-bit PNGs)\n"
+        "stylebatch.engine.scorer (paper losses, fp32, alpha/beta = 1e-3; float iterates, neural-style 8-bit PNGs)\n"
         "- ms/step = the fastest stretch between two snapshots over all runs of an implementation (the "
         "least disturbed by other load); whole-run averages are listed to show the noise\n"
         "- ratios > 1 mean stylebatch is faster; time-to-equal-loss = peer's steps x ms/step / "

@@ -1,4 +1,4 @@
-"""Ray scaling: images per hour with N `stylebatch.workers.StyleWorker` actors vs 1.
+"""Ray scaling: images per hour with N `stylebatch.batch.workers.StyleWorker` actors vs 1.
 
     python benchmarks/ray_scaling.py --workers 1,2,4,8 --jobs 32 --gpus-per-worker 1
     python benchmarks/ray_scaling.py --address auto ...   # an existing cluster
@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from stylebatch import cluster, pipelines, workers  # noqa: E402
+from stylebatch import pipelines  # noqa: E402
+from stylebatch.batch import cluster, workers  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 

@@ -34,7 +34,7 @@ STYLEBATCH = [sys.executable, "-m", "stylebatch"]
 
 
 def make_run(root: Path, rows: int, points: int) -> Path:
-    from stylebatch.ledger import Ledger
+    from stylebatch.batch.ledger import Ledger
 
     rng = np.random.default_rng(0)
     inputs, run = root / "inputs", root / "run"
@@ -119,10 +119,10 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
 PROBE = """
 import json, resource, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
-from stylebatch import report
+from stylebatch.batch import report
 t1, c1 = time.perf_counter(), time.process_time()
 from pathlib import Path
-from stylebatch.ledger import Ledger
+from stylebatch.batch.ledger import Ledger
 run = Path(sys.argv[1])
 ledger = Ledger(run, readonly=True); t1b = time.perf_counter()
 info = report._status(ledger, run); t2 = time.perf_counter()
@@ -184,7 +184,7 @@ def main() -> None:
         "|---|---|",
         f"| report written, cold (every thumbnail made) | {cold['total']:.1f} s wall, {cold['cpu']:.1f} s CPU ({stages(cold)}) |",
         f"| report written, warm (thumbnails cached) | {warm['total']:.1f} s wall, {warm['cpu']:.1f} s CPU ({stages(warm)}) |",
-        f"| importing stylebatch.report (torch included) | {cold['import']:.1f} s wall ({cold['import_cpu']:.1f} s CPU) cold, "
+        f"| importing stylebatch.batch.report (torch included) | {cold['import']:.1f} s wall ({cold['import_cpu']:.1f} s CPU) cold, "
         f"{warm['import']:.1f} s ({warm['import_cpu']:.1f} s CPU) warm |",
         f"| `stylebatch report DIR` end to end (CLI, imports, summary) | {cli_s:.1f} s (exit {cli.returncode}) |",
         f"| peak RSS of the report process | {max(cold['rss_mb'], warm['rss_mb']):.0f} MB |",

@@ -5,7 +5,7 @@
 
 `quality`: one coarse 512 px result, then the 1024 px scale three ways from it: untiled
 Adam, tiled Adam (`--max-tile`, default 512x512 worth), untiled L-BFGS (the default
-pipeline's optimiser). Scores all with the fixed fp32 scorer (stylebatch/scorer.py),
+pipeline's optimiser). Scores all with the fixed fp32 scorer (stylebatch/engine/scorer.py),
 measures the seam score (mean |finite difference| across the tiles' core borders over the
 mean elsewhere) and the tiled-vs-untiled pixel difference, and writes 100% crops of a tile
 corner (tiled | untiled) to benchmarks/tiling_corner_SIZE.png.
@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from stylebatch import api, pipelines, tiling  # noqa: E402
-from stylebatch.engine import fit_size, stylize_tensors  # noqa: E402
-from stylebatch.scorer import Scorer  # noqa: E402
+from stylebatch import api, pipelines  # noqa: E402
+from stylebatch.engine import tiling  # noqa: E402
+from stylebatch.engine.core import fit_size, stylize_tensors  # noqa: E402
+from stylebatch.engine.scorer import Scorer  # noqa: E402
 
 CONTENT = ROOT / "manifests" / "images" / "street.jpg"
 STYLE = ROOT.parent / "shared" / "data" / "styles" / "starry_night.jpg"

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from . import images, metadata, pipelines
 from .config import StyleConfig
-from .engine import Callback, StyleResult, fit_size, stylize_tensors
+from .engine.core import Callback, StyleResult, fit_size, stylize_tensors
 
 ImageLike = str | os.PathLike | Image.Image | Tensor
 

@@ -175,7 +175,7 @@ def validate(cfg: StyleConfig) -> None:
             f"style_layer_weights has {len(cfg.style_layer_weights)} values "
             f"for {len(cfg.style_layers)} style_layers"
         )
-    from .vgg import LAYER_NAMES  # late import: vgg imports torch
+    from .engine.vgg import LAYER_NAMES  # late import: vgg imports torch
 
     for layer in (*cfg.content_layers, *cfg.style_layers):
         if layer not in LAYER_NAMES:

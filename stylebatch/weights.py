@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torchvision.models import VGG19_Weights
 
+from .engine.vgg import build_features
 from .errors import WeightsError
 from .hashing import file_sha256
-from .vgg import build_features
 
 ENV_WEIGHTS = "STYLEBATCH_WEIGHTS"  # a weights file to use instead of the download
 ENV_OFFLINE = "STYLEBATCH_OFFLINE"  # "1": never download (tests and air-gapped clusters)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylebatch.ledger import LEDGER_NAME
+from stylebatch.batch.ledger import LEDGER_NAME
 
 # the fastest settings a real run accepts: 32 px, one scale, 2 steps, random VGG-19
 FAST = ["--weights", "random", "--size", "32", "--steps", "2", "--set", "scales=1", "--device", "cpu"]

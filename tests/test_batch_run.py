@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import scheduler
+from stylebatch.batch import scheduler
+from stylebatch.batch.ledger import Ledger, RunLock
 from stylebatch.cli import app
-from stylebatch.ledger import Ledger, RunLock
 
 from .conftest import synthetic_photo, synthetic_style
 
@@ -210,7 +210,7 @@ class Recorder(scheduler.Reporter):
 
 
 def test_progress_is_polled_from_busy_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylebatch import manifest as mf
+    from stylebatch.batch import manifest as mf
     from stylebatch.config import StyleConfig
 
     images(tmp_path, "a.png")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stylebatch import batching
 from stylebatch.config import StyleConfig
-from stylebatch.engine import stylize_tensors
+from stylebatch.engine.core import batching, stylize_tensors
 
 ADAM = dict(size=32, scales=1, steps=12, weights="random", device="cpu", progress_every=2, optimizer="adam")
 

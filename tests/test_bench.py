@@ -8,9 +8,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from stylebatch import scorer
-from stylebatch.bench import step_flops
 from stylebatch.cli import app
+from stylebatch.engine.bench import step_flops
+from stylebatch.engine.core import scorer
 
 
 def test_bench_cli_json_runs_in_seconds():

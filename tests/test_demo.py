@@ -8,7 +8,8 @@ import pytest
 import tomllib
 from typer.testing import CliRunner
 
-from stylebatch import scheduler, weights
+from stylebatch import weights
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 from stylebatch.cli import demo as demo_cli
 from stylebatch.errors import ConfigError

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from typer.testing import CliRunner
 
-from stylebatch import metadata, scheduler
+from stylebatch import metadata
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 
 from .conftest import synthetic_photo, synthetic_style

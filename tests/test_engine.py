@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from stylebatch import StyleConfig, Temporal, pipelines, stylize_tensors
-from stylebatch.color import keep_luminance
-from stylebatch.engine import scale_sizes
+from stylebatch.engine.color import keep_luminance
+from stylebatch.engine.core import scale_sizes
 from stylebatch.errors import ConfigError
 from stylebatch.images import pil_to_tensor
 

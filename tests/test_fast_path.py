@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stylebatch import engine
 from stylebatch.config import StyleConfig
-from stylebatch.engine import stylize_tensors
-from stylebatch.scorer import Scorer
+from stylebatch.engine.core import core as engine
+from stylebatch.engine.core import stylize_tensors
+from stylebatch.engine.scorer import Scorer
 
 BASE = dict(size=48, scales=1, steps=6, weights="random", device="cpu", progress_every=3)
 

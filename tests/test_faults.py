@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import ray
 
-from stylebatch import manifest as mf
-from stylebatch import scheduler
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
 from stylebatch.config import StyleConfig
 
 from .faultkit import cmdline, descendants, ledger_rows, tiny_image

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import manifest as mf
-from stylebatch import scheduler
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 
 from .faultkit import FAST, ledger_rows, tiny_image

@@ -111,7 +111,7 @@ def test_bad_video_row_fails_alone_in_a_manifest(ray_session, clips, tmp_path: P
     manifest.write_text(
         f"content,style\n{clips['audio_only']},{clips['style']}\nphoto.png,{clips['style']}\n"
     )
-    from stylebatch import scheduler
+    from stylebatch.batch import scheduler
 
     try:
         result = CliRunner().invoke(

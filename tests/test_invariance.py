@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from stylebatch import pipelines, weights
-from stylebatch.engine import stylize_tensors
-from stylebatch.vgg import LAYER_INDEX
+from stylebatch.engine.core import stylize_tensors
+from stylebatch.engine.vgg import LAYER_INDEX
 
 
 @pytest.mark.parametrize("layer", ["conv2_1"])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from stylebatch.batch.ledger import Entry, Ledger, RunLock, job_id
+from stylebatch.batch.manifest import Job, RowError
 from stylebatch.config import StyleConfig
 from stylebatch.errors import ConfigError
-from stylebatch.ledger import Entry, Ledger, RunLock, job_id
-from stylebatch.manifest import Job, RowError
 
 from .conftest import synthetic_photo, synthetic_style
 

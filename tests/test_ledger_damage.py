@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import ledger as ledgerlib
-from stylebatch import manifest as mf
-from stylebatch import scheduler
+from stylebatch.batch import ledger as ledgerlib
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 from stylebatch.errors import LedgerError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import manifest as mf
+from stylebatch.batch import manifest as mf
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 from stylebatch.errors import ConfigError

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from stylebatch import images, scheduler
-from stylebatch import manifest as mf
+from stylebatch import images
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 from stylebatch.errors import ConfigError

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylebatch import report, workers
+from stylebatch.batch import report, workers
+from stylebatch.batch.ledger import Entry, Ledger, RunLock, job_id
+from stylebatch.batch.manifest import Job
 from stylebatch.config import StyleConfig
-from stylebatch.ledger import Entry, Ledger, RunLock, job_id
-from stylebatch.manifest import Job
 
 from .conftest import synthetic_photo, synthetic_style
 
@@ -122,7 +122,7 @@ def make_gallery_run(
     """A run directory as the driver leaves it: done jobs with outputs, sidecars and multi-scale
     loss histories, failures with messages, an invalid manifest row, jobs still to do."""
     from stylebatch import images
-    from stylebatch.manifest import RowError
+    from stylebatch.batch.manifest import RowError
 
     synthetic_photo().save(tmp_path / "a.png")
     synthetic_style().save(tmp_path / "s.png")

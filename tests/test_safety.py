@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import manifest as mf
-from stylebatch import pipelines, scheduler
+from stylebatch import pipelines
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 from stylebatch.errors import ConfigError

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import images, scheduler
-from stylebatch import manifest as mf
+from stylebatch import images
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
+from stylebatch.batch.ledger import Ledger
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 from stylebatch.errors import LedgerWriteError
-from stylebatch.ledger import Ledger
 
 from .faultkit import FAST, image_manifest, ledger_rows
 
@@ -137,7 +138,7 @@ def test_report_on_an_unwritable_run_is_one_line(tmp_path: Path, monkeypatch) ->
     manifest = image_manifest(tmp_path / "in", 1)
     out = tmp_path / "run"
     _run(manifest, out)
-    from stylebatch import report
+    from stylebatch.batch import report
 
     def read_only(*a, **kw):
         raise _oserror(errno.EROFS, out / "contact_sheet.jpg")

@@ -5,13 +5,13 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from stylebatch import pipelines, stylize_tensors, tiling
+from stylebatch import pipelines, stylize_tensors
 from stylebatch.config import parse_set
-from stylebatch.engine import _layout, _Objective, get_extractor, style_grams
+from stylebatch.engine.core import _layout, _Objective, get_extractor, style_grams, tiling
+from stylebatch.engine.losses import ContentLoss, StyleLoss
+from stylebatch.engine.vgg import VGGFeatures
 from stylebatch.errors import ConfigError
 from stylebatch.images import pil_to_tensor
-from stylebatch.losses import ContentLoss, StyleLoss
-from stylebatch.vgg import VGGFeatures
 
 from .conftest import TINY, synthetic_photo, synthetic_style
 
@@ -221,7 +221,7 @@ def test_max_tile_pixels_setting():
 
 
 def test_manifest_row_sets_max_tile_pixels(tmp_path):
-    from stylebatch import manifest
+    from stylebatch.batch import manifest
 
     for name in ("c.png", "s.png"):
         synthetic_photo(32, 24).save(tmp_path / name)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylebatch.scorer import Scorer
+from stylebatch.engine.scorer import Scorer
 from stylebatch.video import flow, metrics
 
 from .conftest import synthetic_style

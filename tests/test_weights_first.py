@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch import manifest as mf
-from stylebatch import scheduler, weights
+from stylebatch import weights
+from stylebatch.batch import manifest as mf
+from stylebatch.batch import scheduler
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 

@@ -7,8 +7,8 @@ import torch
 from torchvision.models import vgg19
 
 from stylebatch import weights
+from stylebatch.engine.vgg import LAYER_INDEX, VGGFeatures, min_side
 from stylebatch.errors import WeightsError
-from stylebatch.vgg import LAYER_INDEX, VGGFeatures, min_side
 
 
 def test_layer_names_match_torchvision_indices():

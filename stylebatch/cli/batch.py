@@ -12,12 +12,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import manifest as mf
 from .. import metadata
-from .. import report as rp
+from ..batch import manifest as mf
+from ..batch import report as rp
+from ..batch.manifest import Job, RowError
 from ..config import StyleConfig
 from ..errors import ConfigError, StorageError, storage_message
-from ..manifest import Job, RowError
 from .common import (
     DeviceOpt,
     PipelineOpt,
@@ -183,7 +183,7 @@ def _execute(
     quiet: bool,
     rebuild_ledger: bool = False,
 ) -> None:
-    from ..scheduler import Reporter, RunOptions, prepare, run_batch
+    from ..batch.scheduler import Reporter, RunOptions, prepare, run_batch
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")

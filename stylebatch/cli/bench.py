@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .. import bench as _bench
 from ..config import parse_set
+from ..engine import bench as _bench
 from ..errors import ConfigError
 from .common import SetOpt, console
 

@@ -21,7 +21,7 @@ from rich.progress import (
 
 from .. import pipelines, weights
 from ..config import StyleConfig, parse_set
-from ..engine import StepInfo
+from ..engine.core import StepInfo
 
 console = Console(stderr=True)
 

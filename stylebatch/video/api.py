@@ -93,7 +93,7 @@ def _workers(workers: int | None, address: str | None) -> int:
         return workers
     if not address and not os.environ.get("RAY_ADDRESS"):
         return 1
-    from .. import cluster
+    from ..batch import cluster
 
     ray = cluster.connect(address)
     res = ray.cluster_resources()

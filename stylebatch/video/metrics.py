@@ -9,7 +9,7 @@ consistent), so every frame also gets:
 - detail retention: `detail(frame)` = mean |Laplacian| of luminance (0-255, 3x3 kernel) of
   the stylised frame / that of the independent stylisation of the same frame (or, without
   one, of the shot's first stylised frame, itself an independent stylisation);
-- fidelity: the fixed fp32 scorer's loss (stylebatch/scorer.py, the paper's losses) of the
+- fidelity: the fixed fp32 scorer's loss (stylebatch/engine/scorer.py, the paper's losses) of the
   stylised frame against its original frame and the style, also given relative to the
   independent frames' mean loss (or to the shot's first frame's loss).
 
@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..engine.scorer import Scorer, paper_gram
 from ..errors import InputError
-from ..scorer import Scorer, paper_gram
 from . import flow as flowlib
 
 # The bar of design section 7 and issue 9: a temporal mode must cut the warping error to this

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .. import cluster, weights
+from .. import weights
+from ..batch import cluster
 from ..config import StyleConfig
 from . import flow as flowlib
 from .chunks import Chunk

@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # printed by Ray >= 2.59 on every ray.init; meant for clusters, noise for an embedded instance
 TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
@@ -69,7 +69,7 @@ _REAPER: subprocess.Popen | None = None
 
 def _start_reaper() -> None:
     """Linux: a tiny watcher that kills what is left of this driver's process tree (the embedded
-    Ray's agents) as soon as the driver dies, even by SIGKILL. See stylebatch/_reaper.py."""
+    Ray's agents) as soon as the driver dies, even by SIGKILL. See stylebatch/batch/_reaper.py."""
     global _REAPER
     if _REAPER is not None or not sys.platform.startswith("linux") or not Path("/proc/self/stat").exists():
         return

@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import color, tiling, weights
-from .config import StyleConfig
-from .errors import ConfigError
+from .. import weights
+from ..config import StyleConfig
+from ..errors import ConfigError
+from . import color, tiling
 from .losses import ContentLoss, StyleLoss, TemporalLoss, add_pixel_terms, blend_grams, gram
 from .vgg import LAYER_INDEX, VGGFeatures, min_side
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import weights
-from .config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
+from .. import weights
+from ..config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
 from .vgg import VGGFeatures
 
 

@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cluster, weights
+from .. import weights
+from ..config import StyleConfig
+from ..errors import ConfigError, LedgerError, StorageError, StylebatchError, storage_message
+from ..hashing import file_sha256 as file_hash
+from . import cluster
 from . import ledger as ledgerlib
-from .config import StyleConfig
-from .errors import ConfigError, LedgerError, StorageError, StylebatchError, storage_message
-from .hashing import file_sha256 as file_hash
 from .ledger import Entry, Ledger, RunLock, job_id, job_params
 from .manifest import Job, RowError, output_problems
 from .writer import OutputWriter
@@ -592,7 +593,7 @@ def _run_video(ledger, run_dir: Path, entry: Entry, options: RunOptions, reporte
     ledger.mark_running(entry.id, "driver")
     summary.started += 1
     try:
-        from .video import stylize_video
+        from ..video import stylize_video
     except ImportError as exc:
         msg = f"video jobs need stylebatch.video.stylize_video, which is not available here ({exc})"
         ledger.mark_failed(entry.id, msg)

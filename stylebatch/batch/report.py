@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from . import images, metadata
-from .config import StyleConfig
+from .. import images, metadata
+from ..config import StyleConfig
 from .ledger import Ledger, RunLock
 
 SHEET_NAME = "contact_sheet.jpg"

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .config import StyleConfig
-from .engine import Callback, StyleResult, pick_device, stylize_tensors, use_bf16
-from .errors import StylebatchError
+from ..config import StyleConfig
+from ..errors import StylebatchError
+from .core import Callback, StyleResult, pick_device, stylize_tensors, use_bf16
 
 # On CUDA a VGG-19 step is assumed saturated by about this many pixels per batch: an
 # estimate until benchmarks/gpu_bench.py's batch sweep measures it (benchmarks/README.md).

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import StyleConfig
-from .errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space, storage_message
-from .hashing import file_sha256 as file_hash
+from ..config import StyleConfig
+from ..errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space, storage_message
+from ..hashing import file_sha256 as file_hash
 from .manifest import Job, RowError
 
 LEDGER_NAME = "ledger.sqlite"

@@ -21,8 +21,8 @@ from typing import Any
 
 from PIL import Image
 
-from .config import StyleConfig, _check_key, apply_overrides, check_style_weights
-from .errors import ConfigError
+from ..config import StyleConfig, _check_key, apply_overrides, check_style_weights
+from ..errors import ConfigError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")

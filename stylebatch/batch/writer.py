@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from . import images
+from .. import images
 
 WRITE_THREADS = 8  # concurrent fsyncs: most filesystems fold them into one journal commit
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .config import StyleConfig
-from .errors import ConfigError
+from ..config import StyleConfig
+from ..errors import ConfigError
 from .losses import EPS, add_pixel_terms
 from .vgg import LAYER_INDEX, LAYER_NAMES
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import ray
 
-from . import api, images, metadata, weights
-from .config import StyleConfig
-from .engine import Callback, StepInfo, get_extractor, pick_device
-from .errors import InputError, StylebatchError
+from .. import api, images, metadata, weights
+from ..config import StyleConfig
+from ..engine.core import Callback, StepInfo, get_extractor, pick_device
+from ..errors import InputError, StylebatchError
 
 
 class CountingCache(dict):

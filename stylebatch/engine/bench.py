@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from . import pipelines
-from .config import StyleConfig
-from .engine import StepInfo, pick_device, scale_sizes, stylize_tensors, use_bf16, use_channels_last
+from .. import pipelines
+from ..config import StyleConfig
+from .core import StepInfo, pick_device, scale_sizes, stylize_tensors, use_bf16, use_channels_last
 
 # The convolutions a step runs: (in channels, out channels, downsampling) up to conv5_1.
 _VGG_CONVS = [  # (in, out, downsampling of the block) up to conv5_1

@@ -1,0 +1,1 @@
+"""Batch runs: manifests, the job ledger, the scheduler and its Ray workers, the report."""
