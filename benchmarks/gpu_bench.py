@@ -10,11 +10,10 @@ benchmarks/RESULTS.md. Sections:
    peak memory. The fastest switch that stays within 1% (section 2) is the one to default.
 2. Quality: the default pipeline at 512 in fp32 and in the bf16 fast path, both outputs
    scored by the fixed fp32 scorer; the goal is a difference within 1%.
-3. Batch sweep (Adam): images/s per batch size, to set batching.CUDA_PIXEL_BUDGET.
-4. Memory at 3840x2160: one Adam bf16 step at full size (the last scale of a multi-scale
+3. Memory at 3840x2160: one Adam bf16 step at full size (the last scale of a multi-scale
    run), OOM caught and reported.
-5. A 720p video frame in warped mode (FrameStylizer, the video preset's frame_steps).
-6. Print size (tiled optimisation, issue 14): peak memory and s/step at 3840x2160 and
+4. A 720p video frame in warped mode (FrameStylizer, the video preset's frame_steps).
+5. Print size (tiled optimisation, issue 14): peak memory and s/step at 3840x2160 and
    8192x8192 (`--tiled-sizes`), automatic tile budget and a 4 Mpixel cap (`--tile-caps`).
 """
 
@@ -34,8 +33,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from stylebatch import pipelines  # noqa: E402
-from stylebatch.engine import bench  # noqa: E402
-from stylebatch.engine.core import stylize_tensors  # noqa: E402
+from stylebatch.engine import bench, stylize_tensors  # noqa: E402
 from stylebatch.engine.scorer import Scorer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -123,23 +121,6 @@ def quality(size: int, weights: str) -> str:
     return "\n".join(lines) + f"\n\nGoal: |difference| <= 1% (default pipeline to {size} px, no early stop)."
 
 
-def batch_sweep(sizes: list[int], weights: str) -> str:
-    lines = ["| size | batch | ms/step | ms/step/image | images/s (steps) |", "|---:|---:|---:|---:|---:|"]
-    base = pipelines.load(
-        "default", {"device": DEVICE, "weights": weights, "optimizer": "adam", "channels_last": "on"}
-    )
-    for size in sizes:
-        for batch in (1, 2, 4, 8, 16):
-            try:
-                ms, _ = bench.time_steps(base, size, 10, batch)
-            except torch.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                lines.append(f"| {size} | {batch} | OOM | | |")
-                break
-            lines.append(f"| {size} | {batch} | {ms:.2f} | {ms / batch:.2f} | {1e3 * batch / ms:.0f} |")
-    return "\n".join(lines)
-
-
 def memory_4k(weights: str) -> str:
     h, w = 2160, 3840
     cfg = pipelines.load(
@@ -170,7 +151,7 @@ def memory_4k(weights: str) -> str:
 
 def memory_tiled(weights: str, sizes: str, caps: str) -> str:
     """Peak memory and speed of tiled scales (one scale, hires recipe: Adam, bf16 on CUDA)."""
-    from stylebatch.engine.core import tiling
+    from stylebatch.engine import tiles as tiling
 
     lines = [
         "| output | max_tile_pixels | tiles (tile size) | peak GiB | s/step | s per Mpixel per step |",
@@ -263,7 +244,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", help="cpu: smoke-test this script only")
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument(
-        "--skip", default="", help="comma list of sections to skip: speed,quality,batch,4k,video,tiled"
+        "--skip", default="", help="comma list of sections to skip: speed,quality,4k,video,tiled"
     )
     parser.add_argument("--tiled-sizes", default="3840x2160,8192x8192", help="WxH list for the tiled section")
     parser.add_argument("--tile-caps", default="0,4194304", help="max_tile_pixels values (0 = automatic)")
@@ -290,7 +271,6 @@ def main() -> None:
             "### bf16 fast path vs fp32 (fixed fp32 scorer)",
             lambda: quality(args.quality_size, args.weights),
         ),
-        ("batch", "### Batch sweep (Adam)", lambda: batch_sweep(sizes[:2], args.weights)),
         ("4k", "### Memory at 3840x2160", lambda: memory_4k(args.weights)),
         ("video", "### Video frame", lambda: video_frame(args.weights)),
         (

@@ -153,7 +153,7 @@ OURS = """
 import json, sys, time, torch
 from PIL import Image
 from stylebatch.config import StyleConfig
-from stylebatch.engine.core import stylize_tensors
+from stylebatch.engine import stylize_tensors
 from stylebatch.images import pil_to_tensor
 a = json.loads(sys.argv[1])
 content = pil_to_tensor(Image.open(a["content"]).convert("RGB"))
@@ -310,7 +310,7 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from stylebatch.engine.core import bench
+    from stylebatch.engine import bench
     from stylebatch.engine.scorer import Scorer
     from stylebatch.images import pil_to_tensor
 

@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from stylebatch import api, pipelines  # noqa: E402
-from stylebatch.engine import tiling  # noqa: E402
-from stylebatch.engine.core import fit_size, stylize_tensors  # noqa: E402
+from stylebatch.engine import fit_size, stylize_tensors  # noqa: E402
+from stylebatch.engine import tiles as tiling  # noqa: E402
 from stylebatch.engine.scorer import Scorer  # noqa: E402
 
 CONTENT = ROOT / "manifests" / "images" / "street.jpg"

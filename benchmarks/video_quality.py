@@ -203,7 +203,7 @@ def _f(value, spec: str) -> str:
 def ablation(args) -> None:
     """Detail vs frame index for warped-mode variants, each removing one suspected cause."""
     from stylebatch.api import as_tensor
-    from stylebatch.engine.core import Temporal, stylize_tensors
+    from stylebatch.engine import Temporal, stylize_tensors
     from stylebatch.video import decode, metrics
     from stylebatch.video import flow as flowlib
     from stylebatch.video.runner import to_rgb, to_tensor, to_tensor_float

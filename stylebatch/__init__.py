@@ -2,7 +2,7 @@
 
 from .api import Stylized, stylize
 from .config import StyleConfig, VideoConfig
-from .engine.core import StepInfo, StyleResult, Temporal, stylize_tensors
+from .engine import StepInfo, StyleResult, Temporal, stylize_tensors
 from .errors import ConfigError, InputError, StylebatchError, WeightsError
 from .pipelines import load as load_pipeline
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from . import images, metadata, pipelines
 from .config import StyleConfig
-from .engine.core import Callback, StyleResult, fit_size, stylize_tensors
+from .engine import Callback, StyleResult, fit_size, style_side, stylize_tensors
 
 ImageLike = str | os.PathLike | Image.Image | Tensor
 
@@ -86,15 +86,19 @@ def stylize(
     cfg = pipelines.load(pipeline, overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     content_t = as_tensor(content, cfg.size, cfg.max_pixels)
-    style_side = max(16, round(cfg.size * cfg.style_scale))
-    style_ts = [as_tensor(s, style_side, cfg.max_pixels) for s in styles]
+    style_ts = [as_tensor(s, style_side(cfg.size, cfg), cfg.max_pixels) for s in styles]
     init_image = None
     if cfg.init not in ("content", "noise"):
         init_image = as_tensor(cfg.init, cfg.size, cfg.max_pixels)
     result = stylize_tensors(
-        content_t, style_ts, cfg, style_weights=style_weights, init_image=init_image,
-        callback=callback, cache=cache,
-    )  # fmt: skip
+        content_t,
+        style_ts,
+        cfg,
+        style_weights=style_weights,
+        init_image=init_image,
+        callback=callback,
+        cache=cache,
+    )
     inputs = {
         "content": _describe(content),
         "styles": [_describe(s) for s in styles],

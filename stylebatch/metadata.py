@@ -26,7 +26,7 @@ def describe_device(device: Any) -> str:
     """
     import torch
 
-    from .engine.core import pick_device
+    from .engine import pick_device
 
     try:
         dev = pick_device(device) if isinstance(device, str) else torch.device(device)

@@ -9,8 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 from stylebatch.cli import app
+from stylebatch.engine import scorer
 from stylebatch.engine.bench import step_flops
-from stylebatch.engine.core import scorer
 
 
 def test_bench_cli_json_runs_in_seconds():

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from stylebatch.config import StyleConfig
-from stylebatch.engine.core import core as engine
-from stylebatch.engine.core import stylize_tensors
+from stylebatch.engine import runtime as engine
+from stylebatch.engine import stylize_tensors
 from stylebatch.engine.scorer import Scorer
 
 BASE = dict(size=48, scales=1, steps=6, weights="random", device="cpu", progress_every=3)
@@ -91,8 +91,11 @@ def test_channels_last_alone_is_float_rounding(images):
 
 
 def test_compile_failure_falls_back_to_eager(images, monkeypatch):
+    calls = []
+
     class Broken:
         def __call__(self, *args, **kwargs):
+            calls.append(args[0].shape)
             raise RuntimeError("no compiler toolchain")
 
     monkeypatch.setattr(torch, "compile", lambda model, **kw: Broken())
@@ -100,8 +103,11 @@ def test_compile_failure_falls_back_to_eager(images, monkeypatch):
     try:
         plain = _run(images)
         compiled = _run(images, compile=True)
+        extractor = engine.get_extractor(StyleConfig(**BASE, compile=True), torch.device("cpu"))
     finally:
         engine._EXTRACTORS.clear()
+    # the compiled model was called once, failed, and every later call ran eager
+    assert len(calls) == 1 and extractor.failed == "RuntimeError: no compiler toolchain"
     assert compiled.losses["total"] == pytest.approx(plain.losses["total"], rel=1e-5)
 
 
@@ -109,6 +115,8 @@ def test_step_info_carries_the_current_image(images):
     seen = []
     content, style = images
     cfg = StyleConfig(**BASE)
-    stylize_tensors(content, [style], cfg, callback=lambda info: seen.append(info))
+    result = stylize_tensors(content, [style], cfg, callback=lambda info: seen.append(info))
     assert seen and seen[-1].image is not None and seen[-1].image.shape == content.shape
-    assert seen[-1].per_image == [pytest.approx(seen[-1].losses["total"])]
+    # the last report's image is the result (clamped to [0, 1] on the way out)
+    assert torch.equal(seen[-1].image.clamp(0, 1).cpu(), result.image)
+    assert seen[-1].losses == result.losses

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stylebatch import pipelines, weights
-from stylebatch.engine.core import stylize_tensors
+from stylebatch.engine import stylize_tensors
 from stylebatch.engine.vgg import LAYER_INDEX
 
 

@@ -7,8 +7,11 @@ import torch
 
 from stylebatch import pipelines, stylize_tensors
 from stylebatch.config import parse_set
-from stylebatch.engine.core import _layout, _Objective, get_extractor, style_grams, tiling
-from stylebatch.engine.losses import ContentLoss, StyleLoss
+from stylebatch.engine import objective
+from stylebatch.engine import tiles as geometry
+from stylebatch.engine.pyramid import style_grams
+from stylebatch.engine.runtime import get_extractor, layout
+from stylebatch.engine.terms import Scene
 from stylebatch.engine.vgg import VGGFeatures
 from stylebatch.errors import ConfigError
 from stylebatch.images import pil_to_tensor
@@ -40,18 +43,18 @@ def objectives(config, content, style, max_pixels, autocast=nullcontext):
 
     def features(image):
         with autocast():
-            return model(_layout(image, config, device))
+            return model(layout(image, config, device))
 
     grams = style_grams(model, style, config, max(content.shape[-2:]), autocast)
-    style_losses = {name: StyleLoss(grams[name], config.normalize) for name in config.style_layers}
-    with torch.no_grad():
-        feats = features(content)
-    content_losses = {name: ContentLoss(feats[name], config.normalize) for name in config.content_layers}
-    untiled = _Objective(model, content_losses, style_losses, None, config, None, autocast, device)
-    layers = (*config.content_layers, *config.style_layers)
-    tiles = tiling.plan(*content.shape[-2:], max_pixels, *tiling.halo(layers))
-    tiled = tiling.TiledObjective(features, content, style_losses, None, 0.0, config, tiles)
-    return untiled, tiled, tiles
+    h, w = content.shape[-2:]
+    tiles = geometry.plan(h, w, max_pixels, *geometry.halo((*config.content_layers, *config.style_layers)))
+
+    def build(plan):
+        targets = objective.content_features(features, content, plan)
+        scene = Scene(config, (h, w), content, [grams], [1.0], None, targets)
+        return objective.build(scene, features, plan)
+
+    return build(geometry.plan(h, w, h * w, 0, 1)), build(tiles), tiles
 
 
 def loss_and_grad(objective, x):
@@ -106,7 +109,7 @@ def test_without_margins_the_gradient_is_wrong(content, style):
     """The margin is what makes tiles exact: a plan with none differs at the borders."""
     config = cfg()
     untiled, tiled, tiles = objectives(config, content, style, 48 * 48)
-    tiled.tiles = [tiling.Tile(t.core, t.core) for t in tiles]
+    tiled.tiles = [geometry.Tile(t.core, t.core) for t in tiles]
     x = content.clone()
     _, grad = loss_and_grad(untiled, x)
     _, bad = loss_and_grad(tiled, x)
@@ -127,10 +130,8 @@ def test_large_scale_is_tiled_with_per_tile_progress_and_matches_untiled_adam(co
     assert "tiling at" in tile_reports[0].note and not any(s.note for s in tile_reports[1:])
     # the tiled scale runs Adam with exact gradients: as an untiled Adam run from the same start
     coarse = stylize_tensors(content, [style], tiled_cfg.replace(scales=1, size=48, steps=3)).image
-    untiled_adam = stylize_tensors(
-        content, [style], tiled_cfg.replace(scales=1, optimizer="adam", max_tile_pixels=10**9),
-        init_image=coarse,
-    )  # fmt: skip
+    adam_cfg = tiled_cfg.replace(scales=1, optimizer="adam", max_tile_pixels=10**9)
+    untiled_adam = stylize_tensors(content, [style], adam_cfg, init_image=coarse)
     untiled_lbfgs = stylize_tensors(content, [style], tiled_cfg.replace(max_tile_pixels=10**9))
     # Adam's first steps follow the gradient's sign, so float rounding in near-zero gradients
     # (thread count, summation order) can flip single pixels by up to ~0.12: compare the mean.
@@ -164,7 +165,7 @@ def test_seams_score_as_elsewhere(content, style):
     config = cfg(scales=1, steps=6, max_tile_pixels=48 * 48)
     tiled = stylize_tensors(content, [style], config).image[0]
     untiled = stylize_tensors(content, [style], config.replace(max_tile_pixels=10**9)).image[0]
-    tiles = tiling.plan(72, 96, 48 * 48, *tiling.halo(config.style_layers))
+    tiles = geometry.plan(72, 96, 48 * 48, *geometry.halo(config.style_layers))
     rows = sorted({t.core[0] for t in tiles if t.core[0]})
     cols = sorted({t.core[2] for t in tiles if t.core[2]})
 
@@ -180,7 +181,7 @@ def test_seams_score_as_elsewhere(content, style):
 
 def test_plan_covers_the_image_once_within_the_budget():
     for h, w, budget in ((2048, 1536, 262_144), (4096, 4096, 262_144), (1365, 2048, 1_000_000)):
-        tiles = tiling.plan(h, w, budget, 80, 16)
+        tiles = geometry.plan(h, w, budget, 80, 16)
         cover = torch.zeros(h, w, dtype=torch.int32)
         for t in tiles:
             y0, y1, x0, x1 = t.core
@@ -189,22 +190,20 @@ def test_plan_covers_the_image_once_within_the_budget():
             assert (oy1 - oy0) * (ox1 - ox0) <= budget
             assert oy0 % 16 == 0 and ox0 % 16 == 0 and y0 % 16 == 0 and x0 % 16 == 0
         assert bool((cover == 1).all())
-    assert len(tiling.plan(100, 100, 10_000, 80, 16)) == 1
+    assert len(geometry.plan(100, 100, 10_000, 80, 16)) == 1
 
 
 def test_halo_is_the_padding_reach_of_the_deepest_layer():
-    assert tiling.halo(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2")) == (80, 16)
-    assert tiling.halo(("relu4_2",)) == (40, 8)
-    assert tiling.halo(("relu3_1",)) == (12, 4)
+    assert geometry.halo(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2")) == (80, 16)
+    assert geometry.halo(("relu4_2",)) == (40, 8)
+    assert geometry.halo(("relu3_1",)) == (12, 4)
 
 
 def test_too_small_a_budget_is_refused_before_any_work(content, style):
     seen = []
+    small = pipelines.load("default", {**TINY, "size": 96, "max_tile_pixels": 1000})
     with pytest.raises(ConfigError, match=r"max_tile_pixels=1,000 is too small.*176x176"):
-        stylize_tensors(
-            content, [style], pipelines.load("default", {**TINY, "size": 96, "max_tile_pixels": 1000}),
-            callback=seen.append,
-        )  # fmt: skip
+        stylize_tensors(content, [style], small, callback=seen.append)
     assert seen == []
 
 
@@ -213,10 +212,10 @@ def test_max_tile_pixels_setting():
     assert parse_set(["max_tile_pixels=262144"]) == {"max_tile_pixels": 262144}
     with pytest.raises(ConfigError, match="max_tile_pixels"):
         pipelines.load("default", {"max_tile_pixels": -1})
-    auto = tiling.budget(pipelines.load("default", {"device": "cpu"}), torch.device("cpu"))
-    assert 512 * 512 <= auto <= tiling.AUTO_CPU_CAP
+    auto = geometry.budget(pipelines.load("default", {"device": "cpu"}), torch.device("cpu"))
+    assert 512 * 512 <= auto <= geometry.AUTO_CPU_CAP
     # the image-sized state of a big output comes off the automatic budget first
-    huge = tiling.budget(pipelines.load("default", {"device": "cpu"}), torch.device("cpu"), 10**8)
+    huge = geometry.budget(pipelines.load("default", {"device": "cpu"}), torch.device("cpu"), 10**8)
     assert huge < auto
 
 

@@ -15,7 +15,7 @@ import ray
 
 from .. import api, images, metadata, weights
 from ..config import StyleConfig
-from ..engine.core import Callback, StepInfo, get_extractor, pick_device
+from ..engine import Callback, StepInfo, get_extractor, pick_device
 from ..errors import InputError, StylebatchError
 
 

@@ -32,7 +32,6 @@ def bench(
     precision: Annotated[
         str, typer.Option("--precision", help="auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.")
     ] = "auto",
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Images per optimisation batch.")] = 1,
     weights_spec: Annotated[
         str, typer.Option("--weights", help="VGG-19 weights; speed does not depend on them.")
     ] = "random",
@@ -47,9 +46,13 @@ def bench(
     Example: stylebatch bench --device cuda --size 256,512,1024 --steps 20
     """
     report = _bench.run(
-        _sizes(size), steps, device=device, precision=precision, batch=batch,
-        weights=weights_spec, overrides=parse_set(set_),
-    )  # fmt: skip
+        _sizes(size),
+        steps,
+        device=device,
+        precision=precision,
+        weights=weights_spec,
+        overrides=parse_set(set_),
+    )
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:

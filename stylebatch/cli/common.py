@@ -21,7 +21,7 @@ from rich.progress import (
 
 from .. import pipelines, weights
 from ..config import StyleConfig, parse_set
-from ..engine.core import StepInfo
+from ..engine import StepInfo, progress_names
 
 console = Console(stderr=True)
 
@@ -103,9 +103,10 @@ def step_progress(label: str, quiet: bool = False) -> Iterator:
 
         def callback(info: StepInfo) -> None:
             losses = info.losses
+            terms = ", ".join(f"{name} {losses[name]:.3g}" for name in progress_names() if name in losses)
             detail = (
                 f"scale {info.scale + 1}/{info.scales} {info.size[1]}x{info.size[0]}  "
-                f"loss {losses['total']:.4g} (content {losses['content']:.3g}, style {losses['style']:.3g})"
+                f"loss {losses['total']:.4g} ({terms})"
             )
             if info.note:  # a tiled scale starts: say how it is tiled
                 console.print(f"note: {info.note}", highlight=False)

@@ -17,14 +17,15 @@ import torch
 
 from .. import pipelines
 from ..config import StyleConfig
-from .core import StepInfo, pick_device, scale_sizes, stylize_tensors, use_bf16, use_channels_last
+from .datatypes import StepInfo
+from .pyramid import stylize_tensors
+from .runtime import pick_device, use_bf16, use_channels_last
+from .sizes import scale_sizes
 
 # The convolutions a step runs: (in channels, out channels, downsampling) up to conv5_1.
-_VGG_CONVS = [  # (in, out, downsampling of the block) up to conv5_1
-    (3, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 2), (128, 256, 4), (256, 256, 4),
-    (256, 256, 4), (256, 256, 4), (256, 512, 8), (512, 512, 8), (512, 512, 8), (512, 512, 8),
-    (512, 512, 16),
-]  # fmt: skip
+_VGG_CONVS = [(3, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 2)]
+_VGG_CONVS += [(128, 256, 4)] + [(256, 256, 4)] * 3 + [(256, 512, 8)] + [(512, 512, 8)] * 3
+_VGG_CONVS += [(512, 512, 16)]
 
 
 def step_flops(height: int, width: int) -> float:
@@ -39,10 +40,8 @@ def step_flops(height: int, width: int) -> float:
 @dataclass
 class BenchRow:
     size: int  # longest side (square images)
-    batch: int
-    ms_per_step: float  # per batch step
-    ms_per_image_step: float
-    tflops: float  # achieved, counting step_flops per image
+    ms_per_step: float
+    tflops: float  # achieved, counting step_flops
     images_per_hour: float | None  # the default pipeline's full step count, per image
     peak_memory_mb: float | None  # CUDA: max allocated during the timed run; CPU: None
 
@@ -51,10 +50,10 @@ def _config(base: StyleConfig, size: int, steps: int) -> StyleConfig:
     return base.replace(size=size, scales=1, steps=steps, early_stop=0.0, progress_every=max(1, steps // 2))
 
 
-def time_steps(base: StyleConfig, size: int, steps: int, batch: int = 1) -> tuple[float, float | None]:
-    """(ms per step, peak CUDA memory in MB or None) of `batch` square images of `size`."""
+def time_steps(base: StyleConfig, size: int, steps: int) -> tuple[float, float | None]:
+    """(ms per step, peak CUDA memory in MB or None) of a square image of `size`."""
     gen = torch.Generator().manual_seed(0)
-    content = torch.rand(batch, 3, size, size, generator=gen)
+    content = torch.rand(1, 3, size, size, generator=gen)
     style = torch.rand(1, 3, size, size, generator=gen)
     device = pick_device(base.device)
     stylize_tensors(content, [style], _config(base, size, 2))  # warm-up: build, autotune, compile
@@ -89,7 +88,6 @@ def run(
     *,
     device: str = "auto",
     precision: str = "auto",
-    batch: int = 1,
     weights: str = "random",
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -101,16 +99,15 @@ def run(
     ms_at: dict[int, float] = {}
     rows = []
     for size in sizes:
-        ms, peak = time_steps(base, size, steps, batch)
-        per_image = ms / batch
-        ms_at[size] = per_image
+        ms, peak = time_steps(base, size, steps)
+        ms_at[size] = ms
         needed = scale_sizes(pipelines.load("default", {"size": size}))
         for side in needed:  # coarser levels of the default pipeline, fewer steps suffice
             if side not in ms_at:
-                ms_at[side] = time_steps(base, side, max(2, steps // 2), batch)[0] / batch
+                ms_at[side] = time_steps(base, side, max(2, steps // 2))[0]
         ips = 3600 / default_pipeline_seconds(size, ms_at)
-        tflops = step_flops(size, size) / (per_image / 1e3) / 1e12
-        rows.append(BenchRow(size, batch, ms, per_image, tflops, ips, peak))
+        tflops = step_flops(size, size) / (ms / 1e3) / 1e12
+        rows.append(BenchRow(size, ms, tflops, ips, peak))
     return {
         "device": describe_device(dev),
         "torch": torch.__version__,
@@ -142,13 +139,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"channels_last={report['channels_last']}, compile={report['compile']}, "
         f"cuda_graphs={report['cuda_graphs']}, {report['optimizer']}, {report['steps']} steps timed",
         "",
-        "| size | batch | ms/step | ms/step/image | TFLOP/s | images/hour (default pipeline) | peak MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| size | ms/step | TFLOP/s | images/hour (default pipeline) | peak MB |",
+        "|---:|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
         peak = "n/a" if r["peak_memory_mb"] is None else f"{r['peak_memory_mb']:.0f}"
         lines.append(
-            f"| {r['size']} | {r['batch']} | {r['ms_per_step']:.2f} | {r['ms_per_image_step']:.2f} | "
+            f"| {r['size']} | {r['ms_per_step']:.2f} | "
             f"{r['tflops']:.3f} | {r['images_per_hour']:.1f} | {peak} |"
         )
     return "\n".join(lines)

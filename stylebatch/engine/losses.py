@@ -39,6 +39,10 @@ class ContentLoss(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         return (features.float() - self.target).pow(2).flatten(1).sum(1) / self.denom
 
+    def part(self, features: Tensor, cells: tuple[slice, slice]) -> Tensor:
+        """The loss on the target's `cells` (rows, columns) only: `features` are those cells."""
+        return (features.float() - self.target[(..., *cells)]).pow(2).flatten(1).sum(1) / self.denom
+
 
 class StyleLoss(nn.Module):
     """Paper: E_l = 1/(4 N^2 M^2) sum (G - A)^2. Scale-free: sum (G - A)^2 / sum A^2.
@@ -58,7 +62,11 @@ class StyleLoss(nn.Module):
         self.register_buffer("denom", denom)
 
     def forward(self, features: Tensor) -> Tensor:
-        return (gram(features) - self.target).pow(2).flatten(1).sum(1) / self.denom
+        return self.of_gram(gram(features))
+
+    def of_gram(self, gram_matrix: Tensor) -> Tensor:
+        """The loss of an image whose Gram matrix (divided by M, as `gram`) is given."""
+        return (gram_matrix - self.target).pow(2).flatten(1).sum(1) / self.denom
 
 
 def tv_loss(image: Tensor) -> Tensor:
@@ -66,26 +74,6 @@ def tv_loss(image: Tensor) -> Tensor:
     dh = (image[:, :, 1:, :] - image[:, :, :-1, :]).pow(2).flatten(1).mean(1)
     dw = (image[:, :, :, 1:] - image[:, :, :, :-1]).pow(2).flatten(1).mean(1)
     return dh + dw
-
-
-def add_pixel_terms(
-    terms: dict[str, Tensor],
-    total: Tensor,
-    x: Tensor,
-    tv_weight: float,
-    temporal: nn.Module | None,
-    temporal_weight: float,
-) -> dict[str, Tensor]:
-    """Add the pixel-local terms (total variation, the video's temporal loss) to `terms` and
-    `total`, computed on the whole image; `terms["total"]` is the sum."""
-    if tv_weight:
-        terms["tv"] = tv_loss(x)
-        total = total + tv_weight * terms["tv"]
-    if temporal is not None:
-        terms["temporal"] = temporal(x)
-        total = total + temporal_weight * terms["temporal"]
-    terms["total"] = total
-    return terms
 
 
 class TemporalLoss(nn.Module):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import StyleConfig
-from ..engine.core import Temporal, stylize_tensors
+from ..engine import Temporal, stylize_tensors
 from . import cuts
 from . import flow as flowlib
 from .chunks import Chunk
