@@ -145,6 +145,7 @@ class _Pyramid:
     autocast: Autocast
     device: torch.device
     levels: list[int]
+    plans: list[list[tiles.Tile]]  # the tiles of each scale (one: untiled)
     tile_budget: int
     run: Run
     losses: dict[str, float] = field(default_factory=dict)  # the last scale's final losses
@@ -163,9 +164,7 @@ class _Pyramid:
             style_grams(self.model, s, cfg, longest, self.autocast, inputs.cache, self.tile_budget)
             for s in inputs.styles
         ]
-        final = index == len(self.levels) - 1
-        margin = tiles.halo((*cfg.content_layers, *cfg.style_layers))
-        plan = tiles.plan(*size, self.tile_budget, *margin)
+        final, plan = index == len(self.levels) - 1, self.plans[index]
         scene = Scene(
             cfg=cfg,
             size=size,
@@ -225,12 +224,12 @@ def stylize_tensors(
     levels = _levels(content, cfg)
     plan = [cfg.coarse_steps] * (len(levels) - 1) + [cfg.steps if steps is None else steps]
     # scales over the tile budget are optimised in tiles (exact whole-image loss; tiling.py)
-    budget = tiles.budget(
-        cfg, device, content.shape[0] * math.prod(fit_size(*content.shape[-2:], levels[-1]))
-    )
+    budget = tiles.budget(cfg, device, math.prod(fit_size(*content.shape[-2:], levels[-1])))
+    margin = tiles.halo((*cfg.content_layers, *cfg.style_layers))
+    plans = [tiles.plan(*fit_size(*content.shape[-2:], s), budget, *margin) for s in levels]  # refused early
     inputs = _Inputs(content, styles, style_weights, init_image, temporal, cache)
     run = Run(sum(plan), start, callback)
-    pyramid = _Pyramid(cfg, inputs, model, autocast_for(cfg, device), device, levels, budget, run)
+    pyramid = _Pyramid(cfg, inputs, model, autocast_for(cfg, device), device, levels, plans, budget, run)
     image: Tensor | None = None
     for index, n_steps in enumerate(plan):
         image = pyramid.scale(index, n_steps, image)

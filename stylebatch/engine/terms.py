@@ -17,6 +17,7 @@ report's parameter list follow.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -47,7 +48,7 @@ class Scene:
     content_features: Callable[[Sequence[str]], dict[str, Tensor]]  # of the content image
 
 
-class Term:
+class Term(ABC):
     """One weighted term of the objective; values are per image, shape [B]."""
 
     name: ClassVar[str]
@@ -56,15 +57,16 @@ class Term:
     weight: float
 
     @classmethod
+    @abstractmethod
     def build(cls, scene: Scene) -> Term | None:
-        raise NotImplementedError
+        """The term for this scale, or None where it does not apply."""
 
 
 class PixelTerm(Term):
     """A term of the pixels of the whole image."""
 
-    def __call__(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, x: Tensor) -> Tensor: ...
 
 
 class FeatureTerm(Term):
@@ -73,22 +75,22 @@ class FeatureTerm(Term):
 
     layers: tuple[str, ...]
 
-    def __call__(self, feats: dict[str, Tensor]) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, feats: dict[str, Tensor]) -> Tensor: ...
 
-    def start(self, x: Tensor) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self, x: Tensor) -> None: ...
 
-    def add(self, tile: Tile, feats: dict[str, Tensor]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, tile: Tile, feats: dict[str, Tensor]) -> None: ...
 
-    def value(self) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def value(self) -> Tensor: ...
 
+    @abstractmethod
     def surrogate(self, total: Tensor, tile: Tile, feats: dict[str, Tensor]) -> Tensor:
         """`total` plus a scalar whose gradient w.r.t. the tile is this tile's share of the
         gradient of weight * value."""
-        raise NotImplementedError
 
 
 TERMS: list[type[Term]] = []
