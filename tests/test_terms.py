@@ -54,7 +54,7 @@ class Darkness(terms.PixelTerm):
     """A toy term: the mean brightness, weighted 20 (pulls the image toward black)."""
 
     name = "darkness"
-    weight_key = "tv_weight"  # a toy: a real term adds its own key to StyleConfig
+    weight_key = "darkness_weight"  # a real term adds this key to StyleConfig and reads it in build
 
     def __init__(self) -> None:
         self.weight = 20.0
@@ -94,7 +94,7 @@ def test_a_new_term_is_one_class_and_one_registration_line(content, style, regis
     )
     assert "darkness" in stylize_tensors(content, [style], tiled).losses
     # the progress line and the report's parameter list follow the registry
-    assert progress_names() == ("content", "style", "darkness") and weight_keys()[-1] == "tv_weight"
+    assert progress_names() == ("content", "style", "darkness") and weight_keys()[-1] == "darkness_weight"
 
 
 def test_progress_line_lists_the_registered_terms(capsys):

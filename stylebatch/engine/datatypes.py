@@ -40,6 +40,8 @@ class Temporal:
 
 @dataclass
 class StyleResult:
+    """The stylised image with its losses, history and how it was made."""
+
     image: Tensor  # [1, 3, H, W] in [0, 1], float32, on the CPU
     losses: dict[str, float]  # final losses of the last scale
     history: list[dict[str, float]] = field(default_factory=list)

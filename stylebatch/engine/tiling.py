@@ -54,12 +54,14 @@ def whole_grams(
     features: Features, image: Tensor, layers: Sequence[str], tiles: list[Tile], autocast: Autocast
 ) -> dict[str, Tensor]:
     """Gram matrices (divided by M, as losses.gram) of a whole image, summed over tiles' cores."""
+
+    def autocast_features(piece: Tensor) -> dict[str, Tensor]:
+        with autocast():  # the Grams themselves stay fp32
+            return features(piece)
+
     sums = GramSum(layers)
     with torch.no_grad():
-        for tile in tiles:
-            oy0, oy1, ox0, ox1 = tile.outer
-            with autocast():
-                feats = features(image[..., oy0:oy1, ox0:ox1])
+        for tile, feats in sweep(autocast_features, image, tiles):
             sums.add(tile, feats)
     return sums.grams()
 
