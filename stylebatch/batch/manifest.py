@@ -21,7 +21,14 @@ from typing import Any
 
 from PIL import Image
 
-from ..config import StyleConfig, _check_key, apply_overrides, check_style_weights
+from ..config import (
+    StyleConfig,
+    apply_overrides,
+    check_setting,
+    check_style_weights,
+    is_setting,
+    require_setting,
+)
 from ..errors import ConfigError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -271,10 +278,9 @@ def _row_job(
         if key in BASE_COLUMNS:
             continue
         try:
-            overrides[key] = _check_key(key, value)
+            overrides[key] = check_setting(key, value)
         except ConfigError as exc:
-            problem = str(exc)
-            bad(key, "unknown column; " + problem if problem.startswith("unknown setting") else problem)
+            bad(key, str(exc) if is_setting(key) else f"unknown column; {exc}")
     cfg = base_cfg
     if overrides and len(errors) == before:
         try:
@@ -416,12 +422,9 @@ def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parse
         unknown = [h for h in header if h and h not in BASE_COLUMNS]
         for name in unknown:
             try:
-                _check_key(name, "0")
+                require_setting(name)
             except ConfigError as exc:
-                if str(exc).startswith("unknown setting"):
-                    out.errors.append(RowError(str(path), 1, name, f"unknown column; {exc}"))
-            except Exception:  # a known key whose probe value has the wrong type: fine
-                pass
+                out.errors.append(RowError(str(path), 1, name, f"unknown column; {exc}"))
         if out.errors:
             out.fatal = True
             return out
