@@ -10,19 +10,7 @@ import typer
 from .. import api, metadata
 from ..config import check_style_weights
 from ..errors import ConfigError
-from .common import (
-    DeviceOpt,
-    PipelineOpt,
-    SeedOpt,
-    SetOpt,
-    SizeOpt,
-    StepsOpt,
-    WeightsOpt,
-    build_config,
-    console,
-    step_progress,
-    warn_if_random,
-)
+from .common import SharedOptions, console, step_progress, warn_if_random, with_shared_options
 
 
 def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
@@ -38,6 +26,7 @@ def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
     return values
 
 
+@with_shared_options
 def image(
     content: Annotated[Path, typer.Argument(help="The photo to stylise.")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images (blended).")],
@@ -45,20 +34,14 @@ def image(
     style_weights: Annotated[
         str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
     ] = None,
-    pipeline: PipelineOpt = "default",
-    set_: SetOpt = None,
-    size: SizeOpt = None,
-    steps: StepsOpt = None,
-    seed: SeedOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
+    shared: SharedOptions = SharedOptions(),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Stylise one image.
 
     Example: stylebatch image photo.jpg starry_night.jpg -o out.png --size 512
     """
-    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    cfg = shared.config()
     blend = parse_weights(style_weights, len(styles))
     from ..images import format_for
 
