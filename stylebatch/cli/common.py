@@ -51,6 +51,8 @@ WeightsOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+StyleWeightsOpt = Annotated[str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")]
+QuietBarOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,15 @@ import typer
 from .. import api, metadata
 from ..config import check_style_weights
 from ..errors import ConfigError
-from .common import SharedOptions, console, step_progress, warn_if_random, with_shared_options
+from .common import (
+    QuietBarOpt,
+    SharedOptions,
+    StyleWeightsOpt,
+    console,
+    step_progress,
+    warn_if_random,
+    with_shared_options,
+)
 
 
 def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
@@ -31,11 +39,9 @@ def image(
     content: Annotated[Path, typer.Argument(help="The photo to stylise.")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images (blended).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file: .png, .jpg or .webp.")],
-    style_weights: Annotated[
-        str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
-    ] = None,
+    style_weights: StyleWeightsOpt = None,
     shared: SharedOptions = SharedOptions(),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietBarOpt = False,
 ) -> None:
     """Stylise one image.
 

@@ -10,12 +10,14 @@ import typer
 
 from .. import weights as weights_
 from ..config import StyleConfig, VideoConfig
-from .common import WeightsOpt, console
+from .common import StyleWeightsOpt, WeightsOpt, console
 from .image import parse_weights
 
 app = typer.Typer(help="Quality measures of finished outputs.", no_args_is_help=True)
 
 
+OriginalArg = Annotated[Path, typer.Argument(help="The input video.")]
+StylisedArg = Annotated[Path, typer.Argument(help="The stylised video (same frames).")]
 CutOpt = Annotated[
     float | None,
     typer.Option(
@@ -31,8 +33,8 @@ def _cut_threshold(value: float | None) -> float:
 
 @app.command("warp-error")
 def warp_error(
-    original: Annotated[Path, typer.Argument(help="The input video.")],
-    stylised: Annotated[Path, typer.Argument(help="The stylised video (same frames).")],
+    original: OriginalArg,
+    stylised: StylisedArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (mean, per-pair profile).")] = False,
     cut_threshold: CutOpt = None,
 ) -> None:
@@ -64,8 +66,8 @@ def warp_error(
 
 @app.command("video-quality")
 def video_quality(
-    original: Annotated[Path, typer.Argument(help="The input video.")],
-    stylised: Annotated[Path, typer.Argument(help="The stylised video (same frames).")],
+    original: OriginalArg,
+    stylised: StylisedArg,
     reference: Annotated[
         Path | None,
         typer.Option("--reference", help="The independent stylisation (--temporal independent): the basis."),
@@ -76,9 +78,7 @@ def video_quality(
             "--style", "-s", help="The style image(s), for the scorer's loss per frame (repeat to blend)."
         ),
     ] = None,
-    style_weights: Annotated[
-        str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
-    ] = None,
+    style_weights: StyleWeightsOpt = None,
     weights: WeightsOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON (every per-pair and per-frame value).")

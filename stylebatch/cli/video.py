@@ -15,7 +15,9 @@ from .. import weights as weights_
 from ..config import CHOICES, StyleConfig
 from ..errors import ConfigError
 from .common import (
+    QuietBarOpt,
     SharedOptions,
+    StyleWeightsOpt,
     console,
     interactive,
     progress_bar,
@@ -38,9 +40,7 @@ def video(
     source: Annotated[Path, typer.Argument(help="The video to stylise (any format OpenCV/FFmpeg reads).")],
     style: Annotated[list[Path], typer.Option("--style", "-s", help="A style image (repeat to blend).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output video (.mp4).")],
-    style_weights: Annotated[
-        str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
-    ] = None,
+    style_weights: StyleWeightsOpt = None,
     temporal: TemporalOpt = None,
     workers: Annotated[
         int | None, typer.Option("--workers", "-w", help="Parallel Ray workers (1: in-process).")
@@ -55,7 +55,7 @@ def video(
         Path | None, typer.Option("--run-dir", help="Resume state and report (default: OUT.run/).")
     ] = None,
     shared: SharedOptions = SharedOptions(pipeline="video"),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietBarOpt = False,
 ) -> None:
     """Stylise a video frame by frame with temporal consistency; the audio is kept.
 
