@@ -1,15 +1,21 @@
-"""Every default of stylebatch lives here; pipelines (TOML presets) only override them."""
+"""Every default of stylebatch lives here; pipelines (TOML presets) only override them.
+
+A setting is a field of StyleConfig (or VideoConfig, as `video.<name>`); a `Literal` type declares
+its choices, from which CHOICES and validation derive. `is_setting`, `check_setting` and
+`get_setting` are the public way to ask about a dotted key.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
-import typing
-from dataclasses import dataclass, field
-from typing import Any
-
 import tomllib
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from .errors import ConfigError
 
@@ -21,15 +27,15 @@ MAX_PIXELS_LIMIT = 1 << 32  # highest max_pixels: Pillow's decoders index pixels
 
 @dataclass
 class VideoConfig:
-    """Settings of `stylebatch video` (design section 6)."""
+    """Settings of `stylebatch video`."""
 
-    temporal: str = "warped"  # independent | previous | warped
+    temporal: Literal["independent", "previous", "warped"] = "warped"
     temporal_weight: float = 50.0  # weight of the temporal loss (Ruder et al.), scale-free units
     temporal_blur: float = 1.0  # sigma (px): the temporal loss pulls only low frequencies; 0 = Ruder's
     temporal_detail: bool = True  # restore the fine texture a sub-pixel warp fades (flow.keep_detail)
     first_frame_steps: int = 300  # steps for the first frame of a shot
     frame_steps: int = 100  # steps for every later frame
-    flow_preset: str = "medium"  # OpenCV DIS preset: ultrafast | fast | medium
+    flow_preset: Literal["ultrafast", "fast", "medium"] = "medium"  # OpenCV DIS preset
     cut_threshold: float = 0.2  # mean abs grey difference (0-1) of 64-px thumbnails; a new shot above
     chunk_frames: int = 0  # frames per chunk; 0 = split the clip evenly over the workers
     min_chunk_frames: int = 12  # never split the clip into chunks shorter than this
@@ -43,7 +49,7 @@ class VideoConfig:
 
 @dataclass
 class StyleConfig:
-    """One complete recipe: what the engine does for one image (design section 1).
+    """One complete recipe: what the engine does for one image.
 
     `paper` reproduces Gatys et al. (2016) exactly; the defaults below are the improved recipe.
     """
@@ -65,10 +71,10 @@ class StyleConfig:
     content_weight: float = 1.0  # alpha
     style_weight: float = 10.0  # beta (paper normalisation: alpha/beta = 1e-3)
     tv_weight: float = 0.0
-    normalize: str = "scale_free"  # paper | scale_free: each layer's error relative to its target
-    pooling: str = "max"  # max | avg (the paper's choice)
+    normalize: Literal["paper", "scale_free"] = "scale_free"  # scale_free: each layer's error / its target
+    pooling: Literal["max", "avg"] = "max"  # avg is the paper's choice
     # optimisation
-    optimizer: str = "lbfgs"  # lbfgs | adam
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     lr: float = 0.0  # 0 = the optimiser's default (L-BFGS 1.0, Adam 0.02)
     lbfgs_history: int = 50
     average: bool = True  # Adam only: return an exponential moving average of the iterates
@@ -78,21 +84,19 @@ class StyleConfig:
     early_stop_window: int = 20
     seed: int = 0
     # colour
-    color: str = "none"  # none | luminance | histogram
+    color: Literal["none", "luminance", "histogram"] = "none"
     # runtime (no effect on the result beyond float rounding)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     weights: str = "default"  # default | random | path to a state dict
-    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
-    channels_last: str = "auto"  # auto (on CUDA) | on | off
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on CUDA
     compile: bool = False  # torch.compile the feature extractor
     cuda_graphs: bool = False  # CUDA: torch.compile with CUDA graphs ("reduce-overhead"); ignored off CUDA
     progress_every: int = 10  # read losses back (a host sync) every N steps
     max_pixels: int = 80_000_000  # decompression-bomb limit for inputs
-    max_tile_pixels: int = (
-        0  # larger scales are optimised in tiles of at most this many pixels; 0 = from free memory
-    )
+    max_tile_pixels: int = 0  # larger scales in tiles of at most this many pixels; 0 = from free memory
     # output
-    format: str = "png"  # png | jpg | webp, when an output name is not given
+    format: Literal["png", "jpg", "jpeg", "webp"] = "png"  # when an output name is not given
     quality: int = 95  # JPEG / WebP quality
     video: VideoConfig = field(default_factory=VideoConfig)
 
@@ -111,44 +115,37 @@ class StyleConfig:
         return apply_overrides(self, changes)
 
 
-CHOICES = {
-    "normalize": ("paper", "scale_free"),
-    "pooling": ("max", "avg"),
-    "optimizer": ("lbfgs", "adam"),
-    "color": ("none", "luminance", "histogram"),
-    "precision": ("auto", "fp32", "bf16"),
-    "channels_last": ("auto", "on", "off"),
-    "format": ("png", "jpg", "jpeg", "webp"),
-    "video.temporal": ("independent", "previous", "warped"),
-    "video.flow_preset": ("ultrafast", "fast", "medium"),
-}
+def _settings(cls: type = StyleConfig, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, declared type) of every setting, in field order; `video` expands in place."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name == "video":
+            yield from _settings(VideoConfig, "video.")
+        else:
+            yield prefix + f.name, hints[f.name]
 
 
-def _float_keys() -> tuple[str, ...]:
-    hints = [("", StyleConfig), ("video.", VideoConfig)]
-    return tuple(
-        f"{prefix}{f.name}"
-        for prefix, cls in hints
-        for f in dataclasses.fields(cls)
-        if typing.get_type_hints(cls)[f.name] is float
-    )
+_TYPES = dict(_settings())
+CHOICES = {key: typing.get_args(hint) for key, hint in _TYPES.items() if typing.get_origin(hint) is Literal}
+_FLOAT_KEYS = tuple(key for key, hint in _TYPES.items() if hint is float)
+_NON_NEGATIVE = tuple(k for k in _FLOAT_KEYS if k.endswith(("weight", "lr", "early_stop", "threshold")))
 
 
 def validate(cfg: StyleConfig) -> None:
     """Reject values that are the right type but make no sense."""
     for key, allowed in CHOICES.items():
-        value = _get(cfg, key)
+        value = get_setting(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
     positive = ("size", "scales", "min_scale_size", "progress_every", "max_pixels")
     for key in positive:
-        if _get(cfg, key) < 1:
-            raise ConfigError(f"{key} must be at least 1, got {_get(cfg, key)}")
+        if get_setting(cfg, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, got {get_setting(cfg, key)}")
     for key, limit in (("size", MAX_SIZE), ("min_scale_size", MAX_SIZE), ("max_pixels", MAX_PIXELS_LIMIT)):
-        if _get(cfg, key) > limit:
-            raise ConfigError(f"{key}={_get(cfg, key):,} is over the limit of {limit:,}")
+        if get_setting(cfg, key) > limit:
+            raise ConfigError(f"{key}={get_setting(cfg, key):,} is over the limit of {limit:,}")
     for key in _FLOAT_KEYS:  # NaN passes every comparison below, so refuse it (and inf) first
-        value = _get(cfg, key)
+        value = get_setting(cfg, key)
         if not math.isfinite(value):
             raise ConfigError(f"{key} must be a finite number, got {value}")
         if key in _NON_NEGATIVE and value < 0:
@@ -158,8 +155,8 @@ def validate(cfg: StyleConfig) -> None:
             f"style_layer_weights must be finite and non-negative, got {cfg.style_layer_weights}"
         )
     for key in ("steps", "coarse_steps", "video.first_frame_steps", "video.frame_steps"):
-        if _get(cfg, key) < 0:
-            raise ConfigError(f"{key} must not be negative, got {_get(cfg, key)}")
+        if get_setting(cfg, key) < 0:
+            raise ConfigError(f"{key} must not be negative, got {get_setting(cfg, key)}")
     if cfg.max_tile_pixels < 0:
         raise ConfigError(
             f"max_tile_pixels must be 0 (automatic) or a pixel count, got {cfg.max_tile_pixels}"
@@ -199,30 +196,40 @@ def check_style_weights(values: Any, what: str = "style_weights") -> None:
         raise ConfigError(f"{what} must be non-negative and not all zero, got {', '.join(map(str, values))}")
 
 
-def _get(cfg: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
-
-
-_FLOAT_KEYS = _float_keys()
-_NON_NEGATIVE = tuple(k for k in _FLOAT_KEYS if k.endswith(("weight", "lr", "early_stop", "threshold")))
-
-
 def keys() -> list[str]:
     """Every settable key, dotted for nested sections (`video.overlap`)."""
-    out = []
-    for f in dataclasses.fields(StyleConfig):
-        if f.name == "video":
-            out += [f"video.{g.name}" for g in dataclasses.fields(VideoConfig)]
-        else:
-            out.append(f.name)
-    return out
+    return list(_TYPES)
+
+
+def is_setting(key: str) -> bool:
+    """Whether `key` (dotted: `video.overlap`) names a setting."""
+    return key in _TYPES
+
+
+def require_setting(key: str) -> None:
+    """Raise a ConfigError naming the closest keys unless `key` is a setting."""
+    if not is_setting(key):
+        close = difflib.get_close_matches(key, keys(), n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown setting {key!r}{hint} (`stylebatch pipelines keys` lists all)")
+
+
+def check_setting(key: str, value: Any) -> Any:
+    """`value` converted to the type of setting `key`; a ConfigError for an unknown key or a bad type."""
+    require_setting(key)
+    return _coerce(key, value, _TYPES[key])
+
+
+def get_setting(cfg: StyleConfig, key: str) -> Any:
+    """The value of dotted setting `key` in `cfg`."""
+    return functools.reduce(getattr, key.split("."), cfg)
 
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
     """Convert `value` to the field's declared type, or raise a ConfigError naming the key."""
     origin = typing.get_origin(annotation)
+    if origin is Literal:  # the type of its choices; validate() checks the value
+        annotation, origin = type(typing.get_args(annotation)[0]), None
     try:
         if annotation is bool:
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
@@ -257,9 +264,6 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     raise ConfigError(f"{key}: expected {name}, got {value!r}")
 
 
-_HINTS = {cls: typing.get_type_hints(cls) for cls in (StyleConfig, VideoConfig)}
-
-
 def apply_overrides(cfg: StyleConfig, overrides: dict[str, Any]) -> StyleConfig:
     """A copy of `cfg` with dotted `key: value` overrides applied, type-checked and validated."""
     top: dict[str, Any] = {}
@@ -267,25 +271,14 @@ def apply_overrides(cfg: StyleConfig, overrides: dict[str, Any]) -> StyleConfig:
     for key, value in overrides.items():
         if key == "video" and isinstance(value, dict):
             for k, v in value.items():
-                video[k] = _check_key(f"video.{k}", v)
+                video[k] = check_setting(f"video.{k}", v)
             continue
         if key.startswith("video."):
-            video[key[6:]] = _check_key(key, value)
+            video[key[6:]] = check_setting(key, value)
         else:
-            top[key] = _check_key(key, value)
+            top[key] = check_setting(key, value)
     new_video = dataclasses.replace(cfg.video, **video)
     return dataclasses.replace(cfg, **top, video=new_video)
-
-
-def _check_key(key: str, value: Any) -> Any:
-    section, _, name = key.rpartition(".")
-    cls = VideoConfig if section == "video" else StyleConfig
-    hints = _HINTS[cls]
-    if section not in ("", "video") or name not in hints or name == "video":
-        close = difflib.get_close_matches(key, keys(), n=3)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown setting {key!r}{hint} (`stylebatch pipelines keys` lists all)")
-    return _coerce(key, value, hints[name])
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -301,6 +294,6 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
-        _check_key(key, value)
+        check_setting(key, value)
         out[key] = value
     return out

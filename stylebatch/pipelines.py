@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from .config import StyleConfig, apply_overrides
 from .errors import ConfigError

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from stylebatch.batch import manifest as mf
 from stylebatch.cli import app
-from stylebatch.config import StyleConfig
+from stylebatch.config import StyleConfig, keys
 from stylebatch.errors import ConfigError
 
 from .conftest import synthetic_photo, synthetic_style
@@ -50,6 +50,17 @@ def test_csv_bom_crlf_multiple_styles_and_overrides(files: Path) -> None:
     assert b.styles == (files / "s1.png", files / "s2.png") and b.style_weights == (0.7, 0.3)
     assert b.output == "blend/b.jpg" and dict(b.overrides) == {"size": 40, "steps": 5}
     assert b.config(StyleConfig()).size == 40
+
+
+def test_every_setting_is_a_column_and_reaches_the_job_config(files: Path) -> None:
+    """A new StyleConfig field needs no manifest code (batch/manifest/columns.py): any key is a column."""
+    header = ",".join(["content", "style", *keys()])
+    errors = mf.parse(write(files / "all.csv", header + "\n"), StyleConfig()).errors
+    assert [e.field for e in errors] == ["manifest"]  # only "no rows": no column is unknown
+    row = '{"content": "img/a.png", "style": "s1.png", "video.temporal": "previous", "tv_weight": 2}'
+    job = mf.load(write(files / "m.jsonl", row + "\n"), StyleConfig()).jobs[0]
+    cfg = job.config(StyleConfig())
+    assert (cfg.video.temporal, cfg.tv_weight, cfg.steps) == ("previous", 2.0, StyleConfig().steps)
 
 
 def test_jsonl_lists_and_duplicates(files: Path) -> None:

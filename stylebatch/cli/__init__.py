@@ -14,6 +14,7 @@ from . import batch as _batch
 from . import bench as _bench
 from . import demo as _demo
 from . import image as _image
+from . import metrics as _metrics
 from . import pipelines as _pipelines
 from . import video as _video
 from . import weights as _weights
@@ -89,7 +90,7 @@ app.command()(_bench.bench)
 app.add_typer(_weights.app, name="weights")
 app.add_typer(_pipelines.app, name="pipelines")
 app.command()(_video.video)
-app.add_typer(_video.metrics_app, name="metrics")
+app.add_typer(_metrics.app, name="metrics")
 app.command()(_batch.run)
 app.command()(_batch.folder)
 app.command()(_batch.status)

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import metadata
 from ..batch import manifest as mf
 from ..batch import report as rp
 from ..batch.manifest import Job, RowError
 from ..config import StyleConfig
 from ..errors import ConfigError, StorageError, storage_message
-from .common import (
-    DeviceOpt,
-    PipelineOpt,
-    SeedOpt,
-    SetOpt,
-    SizeOpt,
-    StepsOpt,
-    WeightsOpt,
-    build_config,
-    console,
-    interactive,
-    warn_if_random,
-)
+from .common import SharedOptions, console, warn_if_random, with_shared_options
+from .reporter import RichReporter
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory: outputs, ledger, report.")]
 WorkersOpt = Annotated[
@@ -58,95 +44,6 @@ StylesOpt = Annotated[list[Path], typer.Option("--style", "-s", help="A style im
 manifest_app = typer.Typer(help="Write manifests.", no_args_is_help=True)
 
 
-class RichReporter:
-    """Overall done/failed/total with ETA and images/hour, plus a line per busy worker."""
-
-    wants_progress = True
-
-    def __init__(self) -> None:
-        self.live = interactive()
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not self.live,
-        )
-        self.overall: TaskID | None = None
-        self.workers: dict[str, TaskID] = {}
-        self.done = self.failed = self.total = 0
-        self.t0 = time.perf_counter()
-        self.done_now = 0
-        self.devices: dict[str, str] = {}  # worker -> the device it said it runs on
-        self.cpu_noted = False
-
-    def begin(self, total: int, done_before: int, to_run: int) -> None:
-        self.total, self.done = total, done_before
-        self.wants_progress = True  # without a terminal too: each worker says its device once
-        if self.live:
-            self.progress.start()
-            self.overall = self.progress.add_task("[bold]jobs", total=total, completed=done_before, info="")
-        console.print(f"{total} job(s): {done_before} already done, {to_run} to run", highlight=False)
-
-    def worker(self, name: str, info: dict[str, Any] | None) -> None:
-        if info and info.get("device") and name not in self.devices:
-            self.devices[name] = info["device"]
-            where = f" on {info['node']}" if info.get("node") else ""
-            console.print(f"worker {name}{where}: {info['device']}", highlight=False)
-            note = metadata.cpu_fallback_note(info.get("requested"), info["device"])
-            if note and not self.cpu_noted:  # one line for the run, not one per worker
-                self.cpu_noted = True
-                console.print(f"[yellow]note:[/] {note}", highlight=False)
-        if not self.live:
-            return
-        if name not in self.workers:
-            self.workers[name] = self.progress.add_task(f"  {name}", total=None, info="idle")
-        task = self.workers[name]
-        if info is None:
-            self.progress.update(task, total=None, completed=0, info="idle")
-            return
-        loss = f"loss {info['loss']:.4g}" if info.get("loss") is not None else ""
-        self.progress.update(
-            task,
-            total=info.get("total") or None,
-            completed=info.get("step", 0),
-            info=f"{info['label']} {loss}",
-        )
-
-    def note(self, text: str) -> None:
-        console.print(f"[yellow]note:[/] {text}", highlight=False, soft_wrap=True)
-
-    def finished(self, label: str, ok: bool, message: str = "") -> None:
-        if ok:
-            self.done += 1
-            self.done_now += 1
-        else:
-            self.failed += 1
-        rate = self.done_now / max(time.perf_counter() - self.t0, 1e-9) * 3600
-        info = f"done {self.done} failed {self.failed}" + (
-            f" · {rate:.0f} images/hour" if self.done_now else ""
-        )
-        if self.live and self.overall is not None:
-            self.progress.update(self.overall, completed=self.done + self.failed, info=info)
-            if not ok:
-                self.progress.console.print(f"[red]failed[/] {label}: {message}", highlight=False)
-        else:
-            state = "done" if ok else "FAILED"
-            console.print(
-                f"[{self.done + self.failed}/{self.total}] {state} {label} ({message}) · {info}",
-                highlight=False,
-                soft_wrap=True,
-            )
-
-    def end(self) -> None:
-        if self.live:
-            for task in self.workers.values():  # a last, stale poll must not linger on screen
-                self.progress.remove_task(task)
-            self.progress.stop()
-
-
 def _print_summary(run_dir: Path, info: dict[str, Any], summary: Any = None) -> None:
     table = Table(title=f"run {run_dir}", show_header=False)
     table.add_row("jobs", str(info["total"]))
@@ -168,33 +65,33 @@ def _print_summary(run_dir: Path, info: dict[str, Any], summary: Any = None) -> 
         console.print(f"[red]failed[/] {f['job']}: {f['error']}", highlight=False, soft_wrap=True)
 
 
-def _execute(
-    out: Path,
-    jobs: list[Job],
-    invalid: list[RowError],
-    cfg: StyleConfig,
-    *,
-    workers: int | None,
-    gpus_per_worker: float,
-    address: str | None,
-    shared_fs: bool,
-    skip_invalid: bool,
-    no_retry_failed: bool,
-    quiet: bool,
-    rebuild_ledger: bool = False,
-) -> None:
+class _Flags(NamedTuple):
+    """The batch options of `run` and `folder`, in their order on the command line."""
+
+    workers: int | None
+    gpus_per_worker: float
+    address: str | None
+    shared_fs: bool
+    skip_invalid: bool
+    no_retry_failed: bool
+    quiet: bool
+    rebuild_ledger: bool
+
+
+def _execute(out: Path, jobs: list[Job], invalid: list[RowError], cfg: StyleConfig, flags: _Flags) -> None:
     from ..batch.scheduler import Reporter, RunOptions, prepare, run_batch
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")
     warn_if_random(cfg)
+    quiet, rebuild_ledger = flags.quiet, flags.rebuild_ledger
     options = RunOptions(
-        workers=workers,
-        gpus_per_worker=gpus_per_worker,
-        address=address,
-        shared_fs=shared_fs,
-        skip_invalid=skip_invalid,
-        retry_failed=not no_retry_failed,
+        workers=flags.workers,
+        gpus_per_worker=flags.gpus_per_worker,
+        address=flags.address,
+        shared_fs=flags.shared_fs,
+        skip_invalid=flags.skip_invalid,
+        retry_failed=not flags.no_retry_failed,
     )
     for err in invalid:
         console.print(f"[yellow]skipped invalid row[/] {err}", highlight=False, soft_wrap=True)
@@ -217,16 +114,11 @@ def _execute(
     raise typer.Exit(summary.exit_code)
 
 
+@with_shared_options
 def run(
     manifest: Annotated[Path, typer.Argument(help="A CSV or JSONL manifest.")],
     out: OutOpt,
-    pipeline: PipelineOpt = "default",
-    set_: SetOpt = None,
-    size: SizeOpt = None,
-    steps: StepsOpt = None,
-    seed: SeedOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
+    shared: SharedOptions = SharedOptions(),
     workers: WorkersOpt = None,
     gpus_per_worker: GpusOpt = 1.0,
     address: AddressOpt = None,
@@ -242,28 +134,22 @@ def run(
 
     Example: stylebatch run manifests/example.csv --out runs/demo --size 512
     """
-    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    cfg = shared.config()
     parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
     if parsed.duplicates and not quiet:
         console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
-    _execute(
-        out, parsed.jobs, parsed.errors, cfg, workers=workers, gpus_per_worker=gpus_per_worker,
-        address=address, shared_fs=shared_fs, skip_invalid=skip_invalid,
-        no_retry_failed=no_retry_failed, quiet=quiet, rebuild_ledger=rebuild_ledger,
-    )  # fmt: skip
+    flags = _Flags(
+        workers, gpus_per_worker, address, shared_fs, skip_invalid, no_retry_failed, quiet, rebuild_ledger
+    )
+    _execute(out, parsed.jobs, parsed.errors, cfg, flags)
 
 
+@with_shared_options
 def folder(
     photos: Annotated[Path, typer.Argument(help="A folder of images (searched recursively).")],
     styles: StylesOpt,
     out: OutOpt,
-    pipeline: PipelineOpt = "default",
-    set_: SetOpt = None,
-    size: SizeOpt = None,
-    steps: StepsOpt = None,
-    seed: SeedOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
+    shared: SharedOptions = SharedOptions(),
     workers: WorkersOpt = None,
     gpus_per_worker: GpusOpt = 1.0,
     address: AddressOpt = None,
@@ -276,7 +162,7 @@ def folder(
 
     Example: stylebatch folder photos/ --style starry_night.jpg --style wave.jpg --out runs/photos
     """
-    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    cfg = shared.config()
     skipped: list[Path] = []
     jobs = mf.folder_jobs(photos, styles, cfg, exclude=out, skipped=skipped)
     if skipped:
@@ -286,11 +172,10 @@ def folder(
             f"[yellow]note:[/] skipped {len(skipped)} file(s) that are not images: {names}{more}",
             highlight=False,
         )
-    _execute(
-        out, jobs, [], cfg, workers=workers, gpus_per_worker=gpus_per_worker, address=address,
-        shared_fs=shared_fs, skip_invalid=False, no_retry_failed=no_retry_failed, quiet=quiet,
-        rebuild_ledger=rebuild_ledger,
-    )  # fmt: skip
+    flags = _Flags(
+        workers, gpus_per_worker, address, shared_fs, False, no_retry_failed, quiet, rebuild_ledger
+    )
+    _execute(out, jobs, [], cfg, flags)
 
 
 def status(

@@ -53,9 +53,16 @@ def demo(
     console.print(f"demo: {manifest} -> {out}", highlight=False, soft_wrap=True)
     try:
         batch_run(
-            manifest, out, pipeline=pipeline, size=size, steps=steps, weights=weights, device=device,
-            workers=workers, quiet=quiet,
-        )  # fmt: skip
+            manifest,
+            out,
+            pipeline=pipeline,
+            size=size,
+            steps=steps,
+            weights=weights,
+            device=device,
+            workers=workers,
+            quiet=quiet,
+        )
     except typer.Exit as done:
         page = out / "report.html"
         if page.is_file():

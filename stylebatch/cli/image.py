@@ -11,17 +11,13 @@ from .. import api, metadata
 from ..config import check_style_weights
 from ..errors import ConfigError
 from .common import (
-    DeviceOpt,
-    PipelineOpt,
-    SeedOpt,
-    SetOpt,
-    SizeOpt,
-    StepsOpt,
-    WeightsOpt,
-    build_config,
+    QuietBarOpt,
+    SharedOptions,
+    StyleWeightsOpt,
     console,
     step_progress,
     warn_if_random,
+    with_shared_options,
 )
 
 
@@ -38,27 +34,20 @@ def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
     return values
 
 
+@with_shared_options
 def image(
     content: Annotated[Path, typer.Argument(help="The photo to stylise.")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images (blended).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file: .png, .jpg or .webp.")],
-    style_weights: Annotated[
-        str | None, typer.Option("--style-weights", help="Blend weights, e.g. 0.7,0.3.")
-    ] = None,
-    pipeline: PipelineOpt = "default",
-    set_: SetOpt = None,
-    size: SizeOpt = None,
-    steps: StepsOpt = None,
-    seed: SeedOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    style_weights: StyleWeightsOpt = None,
+    shared: SharedOptions = SharedOptions(),
+    quiet: QuietBarOpt = False,
 ) -> None:
     """Stylise one image.
 
     Example: stylebatch image photo.jpg starry_night.jpg -o out.png --size 512
     """
-    cfg = build_config(pipeline, set_, size, steps, seed, weights, device)
+    cfg = shared.config()
     blend = parse_weights(style_weights, len(styles))
     from ..images import format_for
 

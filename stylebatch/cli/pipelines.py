@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Annotated
 
-import tomllib
 import typer
 
 from .. import config, pipelines
@@ -35,7 +35,7 @@ def show(
     """
     cfg = pipelines.load(name, config.parse_set(set_))
     for key in config.keys():
-        console.print(f"{key} = {config._get(cfg, key)!r}", highlight=False)
+        console.print(f"{key} = {config.get_setting(cfg, key)!r}", highlight=False)
 
 
 @app.command("keys")
