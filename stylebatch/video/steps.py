@@ -117,18 +117,19 @@ class VideoRun:
         )
         self.assembler = Assembler(plan, state, self.originals, self.encoder, self.meter, video.cut_threshold)
         self.work = ChunkWork(
-            plan,
-            source.chunk_frames,
-            styles,
-            cfg,
-            style_weights,
-            state,
-            source.estimate,
-            self.on_frame,
-            self.assembler.finished,
+            plan=plan,
+            frames=source.chunk_frames,
+            styles=styles,
+            cfg=cfg,
+            style_weights=style_weights,
+            state=state,
+            total=source.estimate,
+            callback=self.on_frame,
+            finished=self.assembler.finished,
         )
 
     def on_frame(self, frame_info: FrameInfo) -> None:
+        """Count the frame (computed or resumed) and pass it on to the caller's callback."""
         self.counts["resumed" if frame_info.resumed else "computed"] += 1
         if self.callback is not None:
             self.callback(frame_info)
