@@ -198,10 +198,10 @@ def test_report_is_a_gallery_failures_first(tmp_path: Path) -> None:
 
 def test_report_caps_a_huge_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = make_gallery_run(tmp_path, done=7, failed=5, pending=0)
-    monkeypatch.setattr(report, "HTML_MAX_RESULTS", 3)
-    monkeypatch.setattr(report, "HTML_MAX_FAILED", 2)
-    monkeypatch.setattr(report, "SHEET_MAX_ROWS", 4)
-    monkeypatch.setattr(report, "SHEET_MAX_FAILED", 1)
+    monkeypatch.setattr(report.layout, "HTML_MAX_RESULTS", 3)
+    monkeypatch.setattr(report.layout, "HTML_MAX_FAILED", 2)
+    monkeypatch.setattr(report.layout, "SHEET_MAX_ROWS", 4)
+    monkeypatch.setattr(report.layout, "SHEET_MAX_FAILED", 1)
     out = report.write_report(run)
     page = Path(out["html"]).read_text()
     assert page.count('class="job done"') == 3 and page.count('class="job failed"') == 2
@@ -251,16 +251,16 @@ def test_thumbnails_refuse_bombs_and_follow_exif(tmp_path: Path) -> None:
 
     (tmp_path / "bomb.png").write_bytes(bomb_png(60_000, 60_000))
     t0 = time.perf_counter()
-    assert report._thumb_file(tmp_path, tmp_path / "bomb.png", report.LARGE_PX) == ("", None)
+    assert report.thumb_file(tmp_path, tmp_path / "bomb.png", report.LARGE_PX) == ("", None)
     assert time.perf_counter() - t0 < 2  # decoding it would take ~90 s and 10 GB
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90: the 60x30 sensor image is 30x60 upright
     Image.new("RGB", (60, 30), "red").save(tmp_path / "rot.jpg", exif=exif)
-    rel, size = report._thumb_file(tmp_path, tmp_path / "rot.jpg", report.SMALL_PX)
+    rel, size = report.thumb_file(tmp_path, tmp_path / "rot.jpg", report.SMALL_PX)
     assert size == (30, 60)
     with Image.open(tmp_path / rel) as thumb:
         assert thumb.size == (30, 60)
-    assert report._thumb_file(tmp_path, tmp_path / "rot.jpg", report.SMALL_PX) == (rel, (30, 60))  # cached
+    assert report.thumb_file(tmp_path, tmp_path / "rot.jpg", report.SMALL_PX) == (rel, (30, 60))  # cached
 
 
 def test_report_survives_an_unwritable_thumbnail_folder(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 One module per concern: `decode` (split, probe), `flow` (DIS flow, reliability mask, warping),
 `cuts` (scene cuts), `chunks` (chunk plan, cross-fade), `runner` (the temporal loop),
-`workers` (Ray actor), `state` (resume), `encode` (OpenCV + ffmpeg), `metrics` (warp error),
-`report` (JSON + HTML).
+`workers` (Ray actors), `state` (resume), `assemble` (seams, output order), `encode` (OpenCV +
+ffmpeg), `metrics` (warping error, detail, scorer loss), `report` (JSON + HTML); `api` calls the
+steps of one run in `steps`.
 """
 
 from .api import VideoReport, stylize_video

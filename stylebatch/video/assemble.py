@@ -7,7 +7,7 @@ flows the stylising loop already computed for frames about to be written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -47,8 +47,15 @@ class Assembler:
     """Writes frame t as soon as every chunk it needs has finished it (frames of one chunk
     finish in order); `originals` yields (index, rgb) of the selected range from its start."""
 
-    def __init__(self, plan: list[Chunk], state: VideoState, originals, encoder: FrameEncoder,
-                 meter: QualityMeter, cut_threshold: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        plan: list[Chunk],
+        state: VideoState,
+        originals: Iterable[tuple[int, np.ndarray]],
+        encoder: FrameEncoder,
+        meter: QualityMeter,
+        cut_threshold: float,
+    ) -> None:
         self.plan, self.state, self.encoder, self.meter = plan, state, encoder, meter
         self.originals: Iterator = iter(originals)
         self.detector = cuts.CutDetector(cut_threshold)

@@ -73,7 +73,7 @@ def keep_detail(
 
 
 def reliability(w: np.ndarray, w_back: np.ndarray) -> np.ndarray:
-    """1 where the flow w can be trusted, 0 where not (Ruder et al. 2016, design section 6).
+    """1 where the flow w can be trusted, 0 where not (Ruder et al. 2016).
 
     Unreliable: forward-backward inconsistent (disocclusion)
         |w + w_back(x+w)|^2 > 0.01 (|w|^2 + |w_back(x+w)|^2) + 0.5,

@@ -20,9 +20,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..htmlpage import page, polyline
 from ..images import atomic_write
 
 WIDTH, HEIGHT, PAD = 760, 190, 46
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:900px} th{text-align:left;padding-right:1em}
+h3{margin:1.2em 0 0.2em;font-size:1em} .strip{display:flex;flex-wrap:wrap;gap:8px}
+figure{margin:0} figcaption{font-size:11px;color:#444}"""
 
 
 @dataclass
@@ -52,11 +56,9 @@ class Filmstrip:
     def _thumb(self, original: np.ndarray, result: np.ndarray) -> bytes:
         h, w = original.shape[:2]
         size = (max(1, round(w * self.height / h)), self.height)
-        pair = np.concatenate(
-            [cv2.resize(original, size, interpolation=cv2.INTER_AREA), np.full((self.height, 4, 3), 255, np.uint8),
-             cv2.resize(result, size, interpolation=cv2.INTER_AREA)],
-            axis=1,
-        )  # fmt: skip
+        gap = np.full((self.height, 4, 3), 255, np.uint8)
+        small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in (original, result)]
+        pair = np.concatenate([small[0], gap, small[1]], axis=1)
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(pair, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
         return data.tobytes() if ok else b""
 
@@ -144,8 +146,8 @@ def svg_chart(
         )
     legend = []
     for i, (label, xs, ys, colour) in enumerate(series):
-        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(xs, ys, strict=True) if np.isfinite(v))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+        points = ((x(t), y(v)) for t, v in zip(xs, ys, strict=True) if np.isfinite(v))
+        parts.append(polyline(points, colour, 1.5))
         legend.append(
             f'<text x="{PAD + 8 + 190 * i}" y="{PAD / 2 - 6}" font-size="11" fill="{colour}">{html.escape(label)}</text>'
         )
@@ -155,75 +157,85 @@ def svg_chart(
     )
 
 
-def quality_section(quality: Any, seams: Sequence[int] | None = None) -> str:
-    """The three curves and the filmstrip of a `metrics.VideoQuality` as HTML."""
-    q = quality
-    s, verdict = q.summary(), q.verdict()
-    seam_frames = sorted(set(seams or []) | {t + 1 for t in q.seam_pairs})
-    span = (0, max(q.frames - 1, 1))
-    we = q.warp_error
-    warp_series = [("stylised", we.frames, we.pairs, "#1f77b4")]
+def _warp_series(q: Any) -> list[tuple[str, Sequence[int], Sequence[float], str]]:
+    """The stylised video's pair errors, the independent's (when measured) and the input's."""
+    series = [("stylised", q.warp_error.frames, q.warp_error.pairs, "#1f77b4")]
     if q.warp_error_reference is not None:
         ref = q.warp_error_reference
-        warp_series.append(("independent", ref.frames, ref.pairs, "#9467bd"))
-    warp_series.append(("input video", q.warp_error_input.frames, q.warp_error_input.pairs, "#2ca02c"))
+        series.append(("independent", ref.frames, ref.pairs, "#9467bd"))
+    series.append(("input video", q.warp_error_input.frames, q.warp_error_input.pairs, "#2ca02c"))
+    return series
+
+
+def _charts(q: Any, seams: Sequence[int] | None) -> list[str]:
+    """Warping error per pair, detail retention and (when measured) scorer loss per frame."""
+    seam_frames = sorted(set(seams or []) | {t + 1 for t in q.seam_pairs})
+    span = (0, max(q.frames - 1, 1))
     frames = list(range(q.frames))
+
+    def chart(title: str, series: list, bar: tuple[float, str] | None = None) -> str:
+        return svg_chart(title, series, seam_frames, q.cuts, span, bar=bar)
+
     charts = [
-        svg_chart("Warping error per pair (lower = steadier)", warp_series, seam_frames, q.cuts, span),
-        svg_chart(
+        chart("Warping error per pair (lower = steadier)", _warp_series(q)),
+        chart(
             f"Detail retention per frame (vs {q.detail_basis}; lower = smeared)",
             [("stylised", frames, q.detail, "#1f77b4")],
-            seam_frames,
-            q.cuts,
-            span,
             bar=(0.9, "0.9"),
-        ),  # fmt: skip
+        ),
     ]
     if q.fidelity_ratio:
-        charts.append(
-            svg_chart(
-                "Scorer loss per frame, relative (lower = closer to content and style)",
-                [("stylised", frames, q.fidelity_ratio, "#1f77b4")],
-                seam_frames,
-                q.cuts,
-                span,
-                bar=(1.15, "1.15"),
-            )  # fmt: skip
-        )
+        title = "Scorer loss per frame, relative (lower = closer to content and style)"
+        charts.append(chart(title, [("stylised", frames, q.fidelity_ratio, "#1f77b4")], bar=(1.15, "1.15")))
     else:
         charts.append("<h3>Scorer loss per frame</h3><p>not measured (no style given)</p>")
+    return charts
 
-    def fmt(value: Any, spec: str = ".4g") -> str:
-        return "-" if value is None else format(value, spec)
 
-    def mark(ok: bool | None) -> str:
-        return {True: "&#10003;", False: "&#10007;", None: "?"}[ok]
+def _fmt(value: Any, spec: str = ".4g") -> str:
+    return "-" if value is None else format(value, spec)
 
-    summary = (
-        f"<ul><li>{mark(verdict['warp'])} warping error <b>{fmt(s['warp_error'], '.5f')}</b> "
-        f"(input's own {fmt(s['warp_error_input'], '.5f')}; independent's {fmt(s['warp_error_reference'], '.5f')}, "
-        f"ratio {fmt(s['warp_ratio'], '.3f')}; bar &le; 0.25)</li>"
-        f"<li>{mark(verdict['detail'])} detail retention min <b>{fmt(s['detail_min'], '.3f')}</b>, "
-        f"mean {fmt(s['detail_mean'], '.3f')} (vs {html.escape(q.detail_basis)}; bar &ge; 0.9)</li>"
-        f"<li>{mark(verdict['fidelity'])} scorer loss mean {fmt(s['fidelity_mean'])}, worst frame "
-        f"<b>{fmt(s['fidelity_ratio_max'], '.3f')}</b>x the basis (bar &le; 1.15)</li>"
+
+def _mark(ok: bool | None) -> str:
+    return {True: "&#10003;", False: "&#10007;", None: "?"}[ok]
+
+
+def _summary(q: Any) -> str:
+    """Each measure against its bar, as a list."""
+    s, verdict = q.summary(), q.verdict()
+    return (
+        f"<ul><li>{_mark(verdict['warp'])} warping error <b>{_fmt(s['warp_error'], '.5f')}</b> "
+        f"(input's own {_fmt(s['warp_error_input'], '.5f')}; independent's {_fmt(s['warp_error_reference'], '.5f')}, "
+        f"ratio {_fmt(s['warp_ratio'], '.3f')}; bar &le; 0.25)</li>"
+        f"<li>{_mark(verdict['detail'])} detail retention min <b>{_fmt(s['detail_min'], '.3f')}</b>, "
+        f"mean {_fmt(s['detail_mean'], '.3f')} (vs {html.escape(q.detail_basis)}; bar &ge; 0.9)</li>"
+        f"<li>{_mark(verdict['fidelity'])} scorer loss mean {_fmt(s['fidelity_mean'])}, worst frame "
+        f"<b>{_fmt(s['fidelity_ratio_max'], '.3f')}</b>x the basis (bar &le; 1.15)</li>"
         + (
-            f"<li>worst seam pair {fmt(s['seam_worst'], '.2f')}x the median pair</li></ul>"
+            f"<li>worst seam pair {_fmt(s['seam_worst'], '.2f')}x the median pair</li></ul>"
             if s["seam_worst"] is not None
             else "<li>no chunk seams</li></ul>"
         )
     )
-    strip = ""
+
+
+def _filmstrip(q: Any) -> str:
+    """The kept original | result thumbnails, inline."""
     film = getattr(q, "filmstrip", None) or []
-    if film:
-        cells = "".join(
-            f'<figure><img alt="frame {shot.frame}" src="data:image/jpeg;base64,'
-            f'{base64.b64encode(shot.jpeg).decode()}"><figcaption>frame {shot.frame}'
-            f"{' (' + html.escape(shot.why) + ')' if shot.why else ''}</figcaption></figure>"
-            for shot in film
-        )
-        strip = f"<h3>Filmstrip: original | result</h3><div class='strip'>{cells}</div>"
-    return summary + "".join(charts) + strip
+    if not film:
+        return ""
+    cells = "".join(
+        f'<figure><img alt="frame {shot.frame}" src="data:image/jpeg;base64,'
+        f'{base64.b64encode(shot.jpeg).decode()}"><figcaption>frame {shot.frame}'
+        f"{' (' + html.escape(shot.why) + ')' if shot.why else ''}</figcaption></figure>"
+        for shot in film
+    )
+    return f"<h3>Filmstrip: original | result</h3><div class='strip'>{cells}</div>"
+
+
+def quality_section(quality: Any, seams: Sequence[int] | None = None) -> str:
+    """The three curves and the filmstrip of a `metrics.VideoQuality` as HTML."""
+    return _summary(quality) + "".join(_charts(quality, seams)) + _filmstrip(quality)
 
 
 def write(run_dir: str | os.PathLike, data: dict[str, Any], quality: Any = None) -> tuple[Path, Path]:
@@ -247,20 +259,20 @@ def write(run_dir: str | os.PathLike, data: dict[str, Any], quality: Any = None)
         we, floor = data["warp_error"], data["warp_error_input"]
         frames = we["frames"] + [max(we["frames"] or [0]) + 1]
         body = f"<p>Warping error of the output: <b>{we['mean']:.5f}</b>; the input's own: {floor['mean']:.5f}.</p>"
-        body += svg_chart(
-            "Warping error per pair",
-            [("stylised", we["frames"], we["pairs"], "#1f77b4"), ("input video", floor["frames"], floor["pairs"], "#2ca02c")],
-            data.get("seams", []), data.get("cuts", []), (0, max(frames)),
-        )  # fmt: skip
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>stylebatch video report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:900px}} th{{text-align:left;padding-right:1em}}
-h3{{margin:1.2em 0 0.2em;font-size:1em}} .strip{{display:flex;flex-wrap:wrap;gap:8px}}
-figure{{margin:0}} figcaption{{font-size:11px;color:#444}}</style></head><body>
+        series = [
+            ("stylised", we["frames"], we["pairs"], "#1f77b4"),
+            ("input video", floor["frames"], floor["pairs"], "#2ca02c"),
+        ]
+        seams, cuts = data.get("seams", []), data.get("cuts", [])
+        body += svg_chart("Warping error per pair", series, seams, cuts, (0, max(frames)))
+    text = f"""
 <h1>{html.escape(str(data.get("output", "")))}</h1>
 <p>Red dashed lines: chunk seams; grey dotted: scene cuts. Warping error (Lai et al. 2018) alone rewards
 blur, so detail retention and the scorer's loss are shown beside it: a good result is low on the first and
 third and near 1 on the second.</p>
 {body}
-<table>{rows}</table></body></html>"""
-    html_path = atomic_write(run_dir / "video_report.html", page.encode())
+<table>{rows}</table>"""
+    html_path = atomic_write(
+        run_dir / "video_report.html", page("stylebatch video report", _CSS, text).encode()
+    )
     return json_path, html_path

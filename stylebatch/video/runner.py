@@ -101,10 +101,10 @@ class FrameStylizer:
                     )
                 w, mask = flow_mask
                 warped = flowlib.warp(prev, w)
+                mask_t = torch.from_numpy(mask)[None, None]
                 kwargs["temporal"] = Temporal(
-                    to_tensor_float(warped), torch.from_numpy(mask)[None, None], video.temporal_weight,
-                    video.temporal_blur,
-                )  # fmt: skip
+                    to_tensor_float(warped), mask_t, video.temporal_weight, video.temporal_blur
+                )
                 if video.temporal_detail:  # start from the warp with the texture resampling faded
                     warped = flowlib.keep_detail(warped, prev)
                 init = to_tensor_float(warped)
@@ -227,3 +227,30 @@ def run_chunk(
             if t >= chunk.start and callback:
                 callback(FrameInfo(t, total, chunk.index, shot, False, seconds, losses))
             yield Finished(t, False, flows)
+
+
+@dataclass
+class ChunkWork:
+    """Everything a chunk runner needs: the chunks and how to decode each (its frames from
+    `chunk.first`), the styles and settings, the resume state, the frames in the selected range
+    (`total`), and whom to tell about each frame: `callback(FrameInfo)` and
+    `finished(chunk, t, flows=None)` once frame t is saved (in order within a chunk)."""
+
+    plan: list[Chunk]
+    frames: Callable[[Chunk], Iterable[tuple[int, np.ndarray]]]
+    styles: Sequence[torch.Tensor]
+    cfg: StyleConfig
+    style_weights: Sequence[float] | None
+    state: VideoState
+    total: int
+    callback: FrameCallback | None = None
+    finished: Callable[..., None] | None = None
+
+
+def run_in_process(work: ChunkWork) -> None:
+    """Every chunk of `work` in turn, in this process, with one `FrameStylizer`."""
+    stylizer = FrameStylizer(work.styles, work.cfg, work.style_weights)
+    for chunk in work.plan:
+        for done in run_chunk(work.frames(chunk), chunk, stylizer, work.state, work.total, work.callback):
+            if work.finished:
+                work.finished(chunk, done.frame, done.flows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,8 +21,7 @@ from ..batch import cluster
 from ..config import StyleConfig
 from . import flow as flowlib
 from .chunks import Chunk
-from .runner import FrameCallback, FrameInfo, FrameStylizer, needs_chain, needs_flow, with_cuts
-from .state import VideoState
+from .runner import ChunkWork, FrameInfo, FrameStylizer, needs_chain, needs_flow, with_cuts
 
 WINDOW = 3  # frames in flight per actor: enough to hide transfers, few enough to stop quickly
 
@@ -77,49 +76,42 @@ def resources(ray, n_actors: int, cfg: StyleConfig) -> tuple[float, float, float
     return actor_cpus, actor_gpus, 0.5
 
 
-def run_parallel(
-    stream: Callable[[Chunk], Iterable[tuple[int, np.ndarray]]],
-    chunks: list[Chunk],
-    styles: Sequence[torch.Tensor],
-    cfg: StyleConfig,
-    style_weights,
-    state: VideoState,
-    total: int,
-    workers: int,
-    address: str | None = None,
-    callback: FrameCallback | None = None,
-    finished: Callable[[Chunk, int], None] | None = None,
-) -> None:
-    """Stylise every chunk on `workers` Ray actors, writing finished frames through `state`;
-    `finished(chunk, t)` is called as each frame is saved (in order within a chunk)."""
-    ray = cluster.connect(address)
-    n_actors = max(1, min(workers, len(chunks)))
-    actor_cpus, actor_gpus, task_cpus = resources(ray, n_actors, cfg)
-    threads = 0 if actor_gpus else max(1, (os.cpu_count() or 1) // n_actors)
-    remote_worker = ray.remote(VideoWorker).options(num_cpus=actor_cpus, num_gpus=actor_gpus)
-    flow_task = ray.remote(_flow_task).options(num_cpus=task_cpus)
-    style_refs = [s.contiguous() for s in styles]
-    shipped = weights.share(cfg.weights)  # once, through the object store
-    slots = [
-        _Slot(remote_worker.remote(style_refs, cfg, style_weights, threads, shipped)) for _ in range(n_actors)
-    ]
-    queue = deque(chunks)
-    preset = cfg.video.flow_preset
-    want_flow, want_chain = needs_flow(cfg), needs_chain(cfg)
+class _Pool:
+    """The driver's side: `workers` actors, each working through one chunk at a time with up to
+    WINDOW frames in flight; finished frames are saved (through `state`) in order per chunk."""
 
-    def take_chunk(slot: _Slot) -> None:
-        while queue:
-            chunk = queue.popleft()
-            done = state.finished(chunk, want_chain)
-            saved = state.chain(chunk) if done and want_chain else None
-            frames = with_cuts(stream(chunk), chunk.first, cfg.video.cut_threshold)
+    def __init__(self, ray, work: ChunkWork, workers: int) -> None:
+        cfg = work.cfg
+        n_actors = max(1, min(workers, len(work.plan)))
+        actor_cpus, actor_gpus, task_cpus = resources(ray, n_actors, cfg)
+        threads = 0 if actor_gpus else max(1, (os.cpu_count() or 1) // n_actors)
+        remote_worker = ray.remote(VideoWorker).options(num_cpus=actor_cpus, num_gpus=actor_gpus)
+        self.ray, self.work = ray, work
+        self.flow_task = ray.remote(_flow_task).options(num_cpus=task_cpus)
+        style_refs = [s.contiguous() for s in work.styles]
+        shipped = weights.share(cfg.weights)  # once, through the object store
+        self.slots = [
+            _Slot(remote_worker.remote(style_refs, cfg, work.style_weights, threads, shipped))
+            for _ in range(n_actors)
+        ]
+        self.queue = deque(work.plan)
+        self.want_flow, self.want_chain = needs_flow(cfg), needs_chain(cfg)
+
+    def take_chunk(self, slot: _Slot) -> None:
+        """Give `slot` the next chunk, past the frames an earlier run finished (reported as resumed)."""
+        work, ray = self.work, self.ray
+        while self.queue:
+            chunk = self.queue.popleft()
+            done = work.state.finished(chunk, self.want_chain)
+            saved = work.state.chain(chunk) if done and self.want_chain else None
+            frames = with_cuts(work.frames(chunk), chunk.first, work.cfg.video.cut_threshold)
             slot.previous, slot.shot = None, 0
             for t, rgb, new_shot in frames if done else ():  # decoded for cuts and the next flow
                 slot.shot += new_shot
-                if t >= chunk.start and callback:
-                    callback(FrameInfo(t, total, chunk.index, slot.shot, resumed=True))
-                if finished:
-                    finished(chunk, t)
+                if t >= chunk.start and work.callback:
+                    work.callback(FrameInfo(t, work.total, chunk.index, slot.shot, resumed=True))
+                if work.finished:
+                    work.finished(chunk, t)
                 if t == chunk.first + done - 1:
                     slot.previous = ray.put(rgb)
                     break
@@ -128,7 +120,8 @@ def run_parallel(
             return
         slot.chunk, slot.frames = None, None
 
-    def fill(slot: _Slot) -> None:
+    def fill(self, slot: _Slot) -> None:
+        """Send `slot`'s actor frames (and their flow tasks) until WINDOW are in flight."""
         while slot.frames is not None and len(slot.inflight) < WINDOW:
             item = next(slot.frames, None)
             if item is None:
@@ -136,36 +129,47 @@ def run_parallel(
                 return
             t, rgb, new_shot = item
             slot.shot += new_shot
-            ref = ray.put(rgb)
+            ref = self.ray.put(rgb)
             flow_mask = None
-            if want_flow and slot.previous is not None and not new_shot:
-                flow_mask = flow_task.remote(ref, slot.previous, preset)
+            if self.want_flow and slot.previous is not None and not new_shot:
+                flow_mask = self.flow_task.remote(ref, slot.previous, self.work.cfg.video.flow_preset)
             slot.inflight.append((slot.actor.frame.remote(ref, flow_mask, new_shot), t, slot.shot))
             slot.previous = ref  # the object store frees a frame once no task or ref needs it
 
-    try:
-        for slot in slots:
-            take_chunk(slot)
-            fill(slot)
-        while any(slot.inflight for slot in slots):
-            pending = [item[0] for slot in slots for item in slot.inflight]
-            ready, _ = ray.wait(pending, num_returns=1)
-            for slot in slots:
-                # an actor runs its calls in order: handle its finished prefix, in order
-                while slot.inflight and (slot.inflight[0][0] in ready or _is_ready(ray, slot.inflight[0][0])):
-                    ref, t, shot = slot.inflight.popleft()
-                    rgb, chain, losses, seconds = _get(ray, ref)
-                    state.save(slot.chunk, t, rgb, seconds, losses, chain if want_chain else None)
-                    if t >= slot.chunk.start and callback:
-                        callback(FrameInfo(t, total, slot.chunk.index, shot, False, seconds, losses))
-                    if finished:
-                        finished(slot.chunk, t)
-                if not slot.inflight and slot.frames is None:
-                    take_chunk(slot)
-                fill(slot)
-    finally:
-        for slot in slots:
-            ray.kill(slot.actor)
+    def collect(self, slot: _Slot, ready: list) -> None:
+        """Save `slot`'s finished prefix, in order (an actor runs its calls in order)."""
+        work = self.work
+        while slot.inflight and (slot.inflight[0][0] in ready or _is_ready(self.ray, slot.inflight[0][0])):
+            ref, t, shot = slot.inflight.popleft()
+            rgb, chain, losses, seconds = _get(self.ray, ref)
+            work.state.save(slot.chunk, t, rgb, seconds, losses, chain if self.want_chain else None)
+            if t >= slot.chunk.start and work.callback:
+                work.callback(FrameInfo(t, work.total, slot.chunk.index, shot, False, seconds, losses))
+            if work.finished:
+                work.finished(slot.chunk, t)
+
+    def run(self) -> None:
+        try:
+            for slot in self.slots:
+                self.take_chunk(slot)
+                self.fill(slot)
+            while any(slot.inflight for slot in self.slots):
+                pending = [item[0] for slot in self.slots for item in slot.inflight]
+                ready, _ = self.ray.wait(pending, num_returns=1)
+                for slot in self.slots:
+                    self.collect(slot, ready)
+                    if not slot.inflight and slot.frames is None:
+                        self.take_chunk(slot)
+                    self.fill(slot)
+        finally:
+            for slot in self.slots:
+                self.ray.kill(slot.actor)
+
+
+def run_parallel(work: ChunkWork, workers: int, address: str | None = None) -> None:
+    """Stylise every chunk of `work` on `workers` Ray actors, writing finished frames through
+    its state; `work.finished(chunk, t)` is called as each frame is saved (in order within a chunk)."""
+    _Pool(cluster.connect(address), work, workers).run()
 
 
 def _is_ready(ray, ref) -> bool:
