@@ -214,7 +214,7 @@ def main() -> int:
     print(text)
     print(out[-2000:])
     if not args.no_record:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         with open(HERE / "RESULTS.md", "a") as f:
             f.write(
                 f"\n## Driver scale ({stamp})\n\n{platform.node()}, {os.cpu_count()} cores, Python "

@@ -3,8 +3,8 @@
 #
 #     bash benchmarks/gpu.sh            # PYTHON=/path/to/python to pick the interpreter
 #
-# 1. benchmarks/gpu_bench.py: ms/step by size and switch, bf16 vs fp32 scorer delta, batch
-#    sweep, 4K memory, 720p video frame.
+# 1. benchmarks/gpu_bench.py: ms/step by size and switch, bf16 vs fp32 scorer delta,
+#    L-BFGS vs Adam, 4K memory, tiled 3840x2160 and 8192x8192 memory, 720p video frame.
 # 2. benchmarks/peers.py on CUDA at 512 px: pystiche and neural-style side by side. Needs
 #    the wheels in benchmarks/_work/wheels (carry that folder) or PyPI access.
 # Both append to benchmarks/RESULTS.md.

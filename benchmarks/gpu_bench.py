@@ -37,7 +37,7 @@ from stylebatch.engine import bench, stylize_tensors  # noqa: E402
 from stylebatch.engine.scorer import Scorer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-H100_FLOOR_MS = 0.5  # design section 7: 0.38 TFLOP at bf16 on an H100
+H100_FLOOR_MS = 0.5  # DESIGN.md: 0.38 TFLOP at bf16 on an H100
 
 SWITCHES = {
     "fp32 (no TF32)": dict(precision="fp32", channels_last="off"),
@@ -256,7 +256,7 @@ def main() -> None:
     skip = set(args.skip.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
     device = bench.describe_device(torch.device(DEVICE))
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         f"\n## GPU engine benchmark ({now})\n",
         f"- device: {device}; torch {torch.__version__}; cuDNN {torch.backends.cudnn.version()}; "

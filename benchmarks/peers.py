@@ -382,7 +382,7 @@ def _table(rows: list[dict], args: argparse.Namespace) -> str:
 def _append(table: str, args: argparse.Namespace, device: str) -> None:
     import torch
 
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/peers.py " + " ".join(sys.argv[1:])
     text = (
         f"\n## Peers: stylebatch vs pystiche 1.0.1 vs neural-style 0.5.7 ({now})\n\n"

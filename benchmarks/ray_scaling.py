@@ -115,7 +115,7 @@ def main() -> None:
             *rows,
         ]
     )
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = (
         f"\n## Ray scaling ({now})\n\n- cluster: {resources.get('CPU', 0):.0f} CPUs, "
         f"{resources.get('GPU', 0):.0f} GPUs; torch {torch.__version__}; ray {ray.__version__}; "

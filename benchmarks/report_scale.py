@@ -162,7 +162,7 @@ def main() -> None:
     cli_s, cli = timed([*STYLEBATCH, "report", str(run)])
     thumbs = list((run / "thumbs").glob("*.jpg"))
     page = run / "report.html"
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     def stages(r: dict[str, float]) -> str:

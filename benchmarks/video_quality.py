@@ -301,7 +301,7 @@ def ablation(args) -> None:
 
 
 def _record(title: str, lines: list[str], args) -> None:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = "\n".join(lines)
     text = (
         f"\n## {title} ({now})\n\n- device: {args.device_note}; torch {torch.__version__} "

@@ -1,4 +1,4 @@
-"""The two-sided video quality measure: warping error, detail retention, fidelity (design section 7)."""
+"""The two-sided video quality measure: warping error, detail retention, fidelity."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from .. import weights as weightslib
 from ..api import ImageLike, as_tensor
 from ..config import StyleConfig
+from ..engine.sizes import style_side
 from ..errors import ConfigError
 from ..hashing import file_sha256 as file_hash
 from . import chunks as chunklib
@@ -26,8 +27,7 @@ _RUNTIME_KEYS = ("device", "progress_every", "compile", "channels_last", "name",
 def _style_tensors(styles: Sequence[ImageLike], cfg: StyleConfig):
     if not styles:
         raise ConfigError("at least one style image is needed (--style)")
-    side = max(16, round(cfg.size * cfg.style_scale))
-    return [as_tensor(s, side, cfg.max_pixels) for s in styles]
+    return [as_tensor(s, style_side(cfg.size, cfg), cfg.max_pixels) for s in styles]
 
 
 def _key(src: Path, styles, cfg: StyleConfig, style_weights, frames: tuple, size) -> str:

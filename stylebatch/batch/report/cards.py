@@ -3,6 +3,7 @@ and the job's settings."""
 
 from __future__ import annotations
 
+import functools
 import os
 from html import escape as esc
 from pathlib import Path
@@ -14,20 +15,17 @@ from .layout import LARGE_BOX, LARGE_PX, SMALL_BOX, SMALL_PX
 from .svg import loss_svg
 from .thumbs import shown_size, thumb_file
 
-_PARAM_KEYS = (
-    "pipeline",
-    "size",
-    "steps",
-    "coarse_steps",
-    "scales",
-    "style_weight",
-    "content_weight",
-    "optimizer",
-    "init",
-    "seed",
-    "color",
-    "weights",
-)
+# the settings a card shows: the run's shape, then the loss terms' weights (from the engine's
+# registry, so a new term shows up here), then how it was started
+_SHAPE_KEYS = ("pipeline", "size", "steps", "coarse_steps", "scales")
+_START_KEYS = ("optimizer", "init", "seed", "color", "weights")
+
+
+@functools.cache
+def _param_keys() -> tuple[str, ...]:
+    from ...engine.terms import weight_keys  # late: the engine imports torch
+
+    return (*_SHAPE_KEYS, *weight_keys(), *_START_KEYS)
 
 
 def rel_url(rel: str) -> str:
@@ -136,7 +134,7 @@ def _info(job: dict[str, Any], state: str, out_url: str) -> str:
     losses = job.get("losses") or {}
     loss_text = " · ".join(f"{k} {v:.4g}" for k, v in losses.items() if isinstance(v, (int, float)))
     params = job.get("params") or {}
-    settings = ", ".join(f"{k}={params[k]}" for k in _PARAM_KEYS if k in params)
+    settings = ", ".join(f"{k}={params[k]}" for k in _param_keys() if k in params)
     source = f"{job['source']}, line {job['row']}" if job.get("source") and job.get("row") else ""
     name = job_name(job)
     title = f'<a href="{esc(out_url)}">{esc(name)}</a>' if state == "done" and out_url else esc(name)
