@@ -88,6 +88,10 @@ def sidecar(
         "device": describe_device(result.device),
         "versions": versions(),
     }
+    if getattr(result, "tiling", None):
+        data["tiling"] = result.tiling  # how each tiled scale was cut
+    if getattr(result, "resumed_after", None) is not None:
+        data["resumed_after_scale"] = result.resumed_after  # steps/history cover the later scales
     if data["random_weights"]:
         data["warning"] = "made with RANDOM VGG-19 weights: a smoke test, not real style transfer"
     if extra:

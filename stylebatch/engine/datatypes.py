@@ -50,6 +50,10 @@ class StyleResult:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     device: str = "cpu"
     weights: str = ""
+    tiling: list[str] = field(default_factory=list)  # how each tiled scale was cut (tiles.describe)
+    resumed_after: int | None = None  # index of the checkpointed scale the run started after
 
 
 Callback = Callable[[StepInfo], None]
+# a finished scale's result, as `stylize_tensors` reports it (`on_scale`) and resumes from (`resume`)
+ScaleDone = Callable[[int, Tensor], None]

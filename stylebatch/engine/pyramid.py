@@ -17,7 +17,7 @@ from .. import weights
 from ..config import StyleConfig, check_style_weights
 from ..errors import ConfigError
 from . import color, objective, tiles, tiling
-from .datatypes import Callback, StepInfo, StyleResult, Temporal
+from .datatypes import Callback, ScaleDone, StepInfo, StyleResult, Temporal
 from .losses import gram
 from .optimise import Run, Scale, optimise
 from .runtime import Autocast, autocast_for, get_extractor, layout, pick_device
@@ -208,6 +208,8 @@ def stylize_tensors(
     steps: int | None = None,
     callback: Callback | None = None,
     cache: dict | None = None,
+    on_scale: ScaleDone | None = None,
+    resume: tuple[int, Tensor] | None = None,
 ) -> StyleResult:
     """Stylise `content` ([3,H,W] or [1,3,H,W] in [0,1]) with `styles` blended by `style_weights`.
 
@@ -228,11 +230,13 @@ def stylize_tensors(
     margin = tiles.halo((*cfg.content_layers, *cfg.style_layers))
     plans = [tiles.plan(*fit_size(*content.shape[-2:], s), budget, *margin) for s in levels]  # refused early
     inputs = _Inputs(content, styles, style_weights, init_image, temporal, cache)
-    run = Run(sum(plan), start, callback)
+    image, first = _resumed(resume, len(levels), device)
+    run = Run(sum(plan[first:]), start, callback)
     pyramid = _Pyramid(cfg, inputs, model, autocast_for(cfg, device), device, levels, plans, budget, run)
-    image: Tensor | None = None
-    for index, n_steps in enumerate(plan):
-        image = pyramid.scale(index, n_steps, image)
+    for index in range(first, len(plan)):
+        image = pyramid.scale(index, plan[index], image)
+        if on_scale is not None and index < len(plan) - 1:
+            on_scale(index, image.detach())
     assert image is not None
     if cfg.color == "luminance":
         image = color.keep_luminance(image, resize(content, image.shape[-2:]))
@@ -245,4 +249,19 @@ def stylize_tensors(
         sizes=[fit_size(*content.shape[-2:], s) for s in levels],
         device=str(device),
         weights=weights.resolve(cfg.weights).identity,
+        tiling=[
+            tiles.describe(fit_size(*content.shape[-2:], s), p, budget, cfg)
+            for s, p in zip(levels, plans, strict=True)
+            if len(p) > 1
+        ],
+        resumed_after=first - 1 if first else None,
     )
+
+
+def _resumed(
+    resume: tuple[int, Tensor] | None, scales: int, device: torch.device
+) -> tuple[Tensor | None, int]:
+    """(the image to start from, the first scale to run) for a run resumed after `resume`'s scale."""
+    if resume is None or not 0 <= resume[0] < scales - 1:
+        return None, 0
+    return resume[1].float().to(device), resume[0] + 1
