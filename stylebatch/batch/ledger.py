@@ -6,29 +6,24 @@ Readers (`stylebatch status`, reports) open it read-only while a run goes on (WA
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import StyleConfig
 from ..errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space, storage_message
-from ..hashing import file_sha256 as file_hash
-from .manifest import Job, RowError
+from .jobs import RUNTIME_ONLY, Entry, JobResult, invalid_id, job_params
+from .manifest import RowError
 
 LEDGER_NAME = "ledger.sqlite"
 LOCK_NAME = ".lock"
 RESERVE_NAME = ".ledger-reserve"  # room kept for the ledger's last writes when the disk fills up
 RESERVE_BYTES = 48 * 1024  # a checkpoint of a few pages plus the last updates
 STATUSES = ("pending", "running", "done", "failed")
-# settings that change how fast a result comes, not what it is: not part of a job's identity
-RUNTIME_ONLY = ("device", "progress_every", "compile", "cuda_graphs", "name", "description")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -55,56 +50,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS jobs_current_status ON jobs (current, status);
 """
-
-
-def job_params(cfg: StyleConfig) -> dict[str, Any]:
-    """The settings that decide a job's result."""
-    data = cfg.to_dict()
-    for key in RUNTIME_ONLY:
-        data.pop(key, None)
-    return data
-
-
-def inputs_hash(job: Job) -> str:
-    """sha256 over the content hashes of the job's content and style files, in order."""
-    inputs = hashlib.sha256()
-    for path in (job.content, *job.styles):
-        inputs.update(file_hash(path).encode())
-    return inputs.hexdigest()
-
-
-def job_id(
-    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | None = None
-) -> tuple[str, str]:
-    """(job id, inputs hash): a hash of the input files' contents, effective settings and weights.
-
-    `params` is `job_params(cfg)` when the caller already has it (many jobs share one config).
-    """
-    inputs = inputs_hash(job)
-    ident = {
-        "inputs": inputs,
-        "style_weights": job.style_weights,
-        "params": job_params(cfg) if params is None else params,
-        "weights": weights_identity,
-        "output": job.output,
-        "kind": job.kind,
-    }
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
-    return digest[:20], inputs
-
-
-def invalid_id(err: RowError) -> str:
-    return "invalid-" + hashlib.sha256(f"{err.source}:{err.row}:{err.raw}".encode()).hexdigest()[:16]
-
-
-@dataclass
-class Entry:
-    """A job as the driver needs it: the manifest job, its settings, its ledger id."""
-
-    id: str
-    job: Job
-    cfg: StyleConfig
-    inputs_hash: str = ""
 
 
 def damaged_message(path: Path, reason: str) -> str:
@@ -337,17 +282,15 @@ class Ledger:
                 (worker, time.time(), time.time(), job_id_),
             )
 
-    def mark_done(self, job_id_: str, result: dict[str, Any]) -> None:
+    def mark_done(self, job_id_: str, result: JobResult) -> None:
+        r = result
         with self.tx() as db:
             db.execute(
                 "UPDATE jobs SET status='done', error=NULL, attempts=attempts+1, worker=?, node=?,"
                 " started=?, ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
-                (
-                    result.get("worker"), result.get("node"), result.get("started"), result.get("ended"),
-                    result.get("seconds"), json.dumps(result.get("losses")),
-                    json.dumps(result.get("history")), time.time(), job_id_,
-                ),
-            )  # fmt: skip
+                (r.worker, r.node, r.started, r.ended, r.seconds, json.dumps(r.losses), json.dumps(r.history))
+                + (time.time(), job_id_),
+            )
 
     def mark_failed(self, job_id_: str, error: str, attempted: bool = True, **fields: Any) -> None:
         with self.tx() as db:

@@ -23,7 +23,8 @@ from ..errors import ConfigError, LedgerError, StorageError, StylebatchError, st
 from ..hashing import file_sha256 as file_hash
 from . import cluster
 from . import ledger as ledgerlib
-from .ledger import Entry, Ledger, RunLock, job_id, job_params
+from .jobs import Entry, JobResult, JobSpec, job_params, make_entry
+from .ledger import Ledger, RunLock
 from .manifest import Job, RowError, output_problems
 from .writer import OutputWriter
 
@@ -111,8 +112,7 @@ def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
     entries = []
     for job in jobs:
         cfg, params, weights_identity = shared[job.overrides]
-        ident, inputs = job_id(job, cfg, weights_identity, params)
-        entries.append(Entry(ident, job, cfg, inputs))
+        entries.append(make_entry(job, cfg, weights_identity, params))
     return entries
 
 
@@ -377,23 +377,10 @@ def _label(row: dict[str, Any]) -> str:
     return row["output"] or row["id"]
 
 
-def _job_payload(entry: Entry, attempt: int, worker: str) -> dict[str, Any]:
-    job = entry.job
+def _job_spec(entry: Entry, attempt: int, worker: str) -> JobSpec:
     hooks = [h for h in os.environ.get(TEST_CRASH_ENV, "").split(",") if h]
-    crash = next((h for h in hooks if h.split(":", 1)[-1] in job.content.name), None)
-    return {
-        "id": entry.id,
-        "label": job.label,
-        "content": str(job.content),
-        "styles": [str(s) for s in job.styles],
-        "style_weights": list(job.style_weights) if job.style_weights else None,
-        "output": job.output,
-        "row": {"source": job.source, "line": job.row},
-        "cfg": entry.cfg,
-        "attempt": attempt,
-        "worker": worker,
-        "test_crash": crash,
-    }
+    crash = next((h for h in hooks if h.split(":", 1)[-1] in entry.job.content.name), None)
+    return JobSpec.of(entry, worker, attempt, crash)
 
 
 def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> None:
@@ -445,7 +432,7 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                 continue
             ledger.mark_running(entry.id, w.name)
             w.give_weights(entry.cfg.weights)
-            ref = w.handle.run.remote(_job_payload(entry, crashes[entry.id] + 1, w.name), *inputs)
+            ref = w.handle.run.remote(_job_spec(entry, crashes[entry.id] + 1, w.name), *inputs)
             w.refs.append(ref)
             inflight[ref] = (entry, w)
             summary.started += 1
@@ -524,7 +511,7 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                     worker_died(w, exc)
                     continue
                 except RayTaskError as exc:
-                    result = {"error": f"{type(exc.cause).__name__}: {exc.cause}", "worker": w.name}
+                    result = JobResult(error=f"{type(exc.cause).__name__}: {exc.cause}", worker=w.name)
                 inflight.pop(ref)
                 w.refs.remove(ref)
                 release(entry)
@@ -564,27 +551,29 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
     summary.grams_computed = sum(s["grams_computed"] for s in worker_stats().values())
 
 
-def _store(ledger, run_dir, entry: Entry, result: dict, reporter, summary, writer: OutputWriter) -> None:
+def _store(ledger, run_dir, entry: Entry, result: JobResult, reporter, summary, writer: OutputWriter) -> None:
     """A worker's result: a failure is recorded now, an image goes to the writer threads."""
-    if "error" in result:
-        ledger.mark_failed(entry.id, result["error"], worker=result.get("worker"), node=result.get("node"))
-        reporter.finished(entry.job.label, False, result["error"])
+    if not result.ok:
+        ledger.mark_failed(entry.id, result.error, worker=result.worker, node=result.node)
+        reporter.finished(entry.job.label, False, result.error)
         return
-    writer.submit((entry, result), run_dir / entry.job.output, result["data"], result["sidecar"])
+    writer.submit((entry, result), run_dir / entry.job.output, result.data, result.sidecar)
 
 
-def _stored(ledger, run_dir, entry: Entry, result: dict, error: OSError | None, reporter, summary) -> None:
+def _stored(
+    ledger, run_dir, entry: Entry, result: JobResult, error: OSError | None, reporter, summary
+) -> None:
     """The writer is done with a result: record it as done, or as failed with the write's error."""
     label = entry.job.label
     if error is not None:  # disk full, read-only, no permission: this job's failure
         msg = storage_message(error, run_dir / entry.job.output)
-        ledger.mark_failed(entry.id, msg, worker=result.get("worker"), node=result.get("node"))
+        ledger.mark_failed(entry.id, msg, worker=result.worker, node=result.node)
         reporter.finished(label, False, msg)
         return
     ledger.mark_done(entry.id, result)
     summary.done += 1
-    notes = "".join(f"; note: {n}" for n in result.get("notes") or [])
-    reporter.finished(label, True, f"{result['seconds']:.1f} s{notes}")
+    notes = "".join(f"; note: {n}" for n in result.notes)
+    reporter.finished(label, True, f"{result.seconds:.1f} s{notes}")
 
 
 def _run_video(ledger, run_dir: Path, entry: Entry, options: RunOptions, reporter, summary) -> None:
@@ -622,7 +611,7 @@ def _run_video(ledger, run_dir: Path, entry: Entry, options: RunOptions, reporte
         return
     ended = time.time()
     ledger.mark_done(
-        entry.id, {"worker": "driver", "started": started, "ended": ended, "seconds": ended - started}
+        entry.id, JobResult(started=started, ended=ended, worker="driver", seconds=ended - started)
     )
     summary.done += 1
     reporter.finished(job.label, True, f"{ended - started:.1f} s")
