@@ -126,11 +126,11 @@ def test_failed_jobs_are_isolated_and_reported(tmp_path: Path) -> None:
     assert last_run(out)["started_jobs"] == 0
 
 
-def test_worker_death_requeues_then_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_death_requeues_then_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults) -> None:
     images(tmp_path, "flaky.png", "doomed.png", "fine.png")
     manifest = tmp_path / "m.csv"
     manifest.write_text("content,style\nflaky.png,s.png\ndoomed.png,s.png\nfine.png,s.png\n")
-    monkeypatch.setenv(scheduler.TEST_CRASH_ENV, "flaky,always:doomed")
+    faults(crash_once=["flaky"], crash_always=["doomed"])  # their workers exit mid-job
     monkeypatch.setattr(scheduler, "MAX_ATTEMPTS", 2)
     out = tmp_path / "out"
     result = invoke("run", manifest, "--out", out)

@@ -77,10 +77,8 @@ def test_worker_killed_mid_job_is_replaced_and_the_job_redone(tmp_path: Path) ->
     assert pids and killed[0] not in pids
 
 
-def test_out_of_memory_is_a_clear_failure_and_the_worker_survives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(scheduler.TEST_CRASH_ENV, "oom:huge")  # the job raises torch.OutOfMemoryError
+def test_out_of_memory_is_a_clear_failure_and_the_worker_survives(tmp_path: Path, faults) -> None:
+    faults(oom=["huge"])  # the job raises torch.OutOfMemoryError in its worker
     summary = run(tmp_path / "out", jobs(tmp_path, ["huge", "after"]))
     assert summary.exit_code == 1 and summary.done == 1
     rows = {r["output"]: r for r in ledger_rows(tmp_path / "out")}

@@ -94,11 +94,9 @@ class JobSpec:
     row: dict[str, Any]  # {"source": manifest, "line": n}: the sidecar's manifest_row
     cfg: StyleConfig  # the job's effective settings: every manifest override is in here
     worker: str = ""
-    attempt: int = 1
-    test_crash: str | None = None
 
     @classmethod
-    def of(cls, entry: Entry, worker: str, attempt: int = 1, test_crash: str | None = None) -> JobSpec:
+    def of(cls, entry: Entry, worker: str) -> JobSpec:
         job = entry.job
         return cls(
             id=entry.id,
@@ -110,8 +108,6 @@ class JobSpec:
             row={"source": job.source, "line": job.row},
             cfg=entry.cfg,
             worker=worker,
-            attempt=attempt,
-            test_crash=test_crash,
         )
 
 

@@ -32,10 +32,6 @@ MAX_ATTEMPTS = 3  # worker deaths one job may cause before it is marked failed
 IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when one finishes
 POLL_SECONDS = 0.5  # how often the driver reads the workers' progress board
 HASH_THREADS = 8  # input files hashed at once while a run is prepared
-# Test-only hook: a job whose content file name contains this variable's value makes its worker
-# exit hard on attempt 1 ("always:NAME": on every attempt; "oom:NAME": the job raises
-# torch.OutOfMemoryError instead; several: comma-separated).
-TEST_CRASH_ENV = "STYLEBATCH_TEST_CRASH_WORKER"
 
 
 @dataclass
@@ -377,12 +373,6 @@ def _label(row: dict[str, Any]) -> str:
     return row["output"] or row["id"]
 
 
-def _job_spec(entry: Entry, attempt: int, worker: str) -> JobSpec:
-    hooks = [h for h in os.environ.get(TEST_CRASH_ENV, "").split(",") if h]
-    crash = next((h for h in hooks if h.split(":", 1)[-1] in entry.job.content.name), None)
-    return JobSpec.of(entry, worker, attempt, crash)
-
-
 def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> None:
     ray = cluster.connect(options.address)
     from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
@@ -432,7 +422,7 @@ def _run_images(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> 
                 continue
             ledger.mark_running(entry.id, w.name)
             w.give_weights(entry.cfg.weights)
-            ref = w.handle.run.remote(_job_spec(entry, crashes[entry.id] + 1, w.name), *inputs)
+            ref = w.handle.run.remote(JobSpec.of(entry, w.name), *inputs)
             w.refs.append(ref)
             inflight[ref] = (entry, w)
             summary.started += 1

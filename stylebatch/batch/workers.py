@@ -62,10 +62,6 @@ def run_job(
     cfg = spec.cfg
     started = time.time()
     try:
-        if str(spec.test_crash or "").startswith("oom:"):  # test-only (scheduler.TEST_CRASH_ENV)
-            import torch
-
-            raise torch.OutOfMemoryError("test hook: CUDA out of memory. Tried to allocate 20.00 GiB")
         content_img, style_imgs, notes = _load_inputs(spec, content, styles)
         weights_ = list(spec.style_weights) if spec.style_weights else None
         out = api.stylize(
@@ -195,9 +191,6 @@ class StyleWorker:
 
     def run(self, spec: JobSpec, content: bytes | str, *styles: bytes | str) -> JobResult:
         """Stylise one job (see `run_job`), posting (job, step, loss) to the progress board."""
-        crash = spec.test_crash
-        if crash and not crash.startswith("oom:") and (crash.startswith("always:") or spec.attempt == 1):
-            os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
         current = {"job": spec.id, "label": spec.label, "step": 0, "total": 0, "loss": None}
         # which device this worker really uses (the terminal says it once per worker)
         device = metadata.describe_device(spec.cfg.device)
