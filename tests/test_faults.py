@@ -16,6 +16,7 @@ import pytest
 import ray
 
 from stylebatch.batch import manifest as mf
+from stylebatch.batch import pool as workerpool
 from stylebatch.batch import scheduler
 from stylebatch.config import StyleConfig
 
@@ -73,7 +74,7 @@ def test_worker_killed_mid_job_is_replaced_and_the_job_redone(tmp_path: Path) ->
     assert len(crashed) == 1 and crashed[0]["attempts"] == 2  # the killed attempt, then the redo
     assert sorted(r["attempts"] for r in rows.values()) == [1, 1, 1, 2]  # no other job ran twice
     # the replacement is a new process, alive after the run
-    pids = [ray.get(w.handle.ping.remote())["pid"] for w in scheduler._POOL]
+    pids = [ray.get(w.handle.ping.remote())["pid"] for w in workerpool.POOL.workers]
     assert pids and killed[0] not in pids
 
 
