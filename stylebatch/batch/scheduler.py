@@ -19,14 +19,16 @@ from .. import weights
 from ..config import StyleConfig
 from ..errors import ConfigError, LedgerError, StorageError, storage_message
 from ..hashing import file_sha256 as file_hash
-from . import ledger as ledgerlib
 from .imagerun import run_images
 from .jobs import Entry, job_params, make_entry
-from .ledger import Ledger, RunLock
+from .ledger import LEDGER_NAME, Ledger
+from .lock import LOCK_NAME, RunLock
 from .manifest import Job, RowError, output_problems
 from .options import Reporter, RunOptions, RunSummary
 from .pool import release_workers, worker_stats
+from .rebuild import rebuild
 from .rundir import check_writable, remove_stale_temps
+from .sidecars import has_sidecars
 from .videorun import run_video
 
 __all__ = ["Reporter", "RunOptions", "RunSummary", "prepare", "release_workers", "run_batch", "worker_stats"]
@@ -87,14 +89,14 @@ def run_batch(
     try:
         lock = RunLock(run_dir).__enter__()
     except OSError as exc:
-        raise StorageError(storage_message(exc, run_dir / ledgerlib.LOCK_NAME)) from None
+        raise StorageError(storage_message(exc, run_dir / LOCK_NAME)) from None
     try:
         remove_stale_temps(run_dir)
         rebuilt = None
-        lost = not (run_dir / ledgerlib.LEDGER_NAME).exists() and ledgerlib.has_sidecars(run_dir)
+        lost = not (run_dir / LEDGER_NAME).exists() and has_sidecars(run_dir)
         if rebuild_ledger or lost:
-            rebuilt = ledgerlib.rebuild(run_dir)
-            why = "" if rebuild_ledger else f" (no {ledgerlib.LEDGER_NAME} found)"
+            rebuilt = rebuild(run_dir)
+            why = "" if rebuild_ledger else f" (no {LEDGER_NAME} found)"
             reporter.note(f"rebuilt the ledger from {rebuilt} output sidecar(s){why}")
         ledger = Ledger(run_dir)
         try:
