@@ -92,7 +92,6 @@ class ImageRun:
             finally:
                 self.writer.close()
         pool.drop_unplaced(self.ray, self.pool)
-        self.summary.grams_computed = sum(s["grams_computed"] for s in pool.worker_stats().values())
 
     def _collect(self) -> None:
         """Take every result that is back (waiting up to POLL_SECONDS for the first)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -27,8 +27,6 @@ class RunSummary:
     started: int = 0  # optimisations started in this run
     seconds: float = 0.0
     interrupted: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    grams_computed: int = 0
     rebuilt: int | None = None  # jobs recovered from sidecars when the ledger was rebuilt
 
     @property

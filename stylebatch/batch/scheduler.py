@@ -13,7 +13,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from .. import weights
 from ..config import StyleConfig
@@ -156,7 +155,6 @@ def _execute(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> Non
 def _finish(ledger: Ledger, run_id: int, summary: RunSummary) -> None:
     """The run's counts into its ledger record (unless the ledger cannot be written)."""
     summary.failed = ledger.counts()["failed"]
-    summary.failures = [(_label(j), j["error"] or "") for j in ledger.jobs() if j["status"] == "failed"]
     try:
         ledger.end_run(
             run_id,
@@ -186,9 +184,3 @@ def _stop_on_ledger_error(ledger: Ledger) -> str:
         f"the run stopped taking new work; {n} job(s) in flight were put back to pending; "
         "free some space, then rerun the same command"
     )
-
-
-def _label(row: dict[str, Any]) -> str:
-    if row["kind"] == "invalid":
-        return f"{row['source']} line {row['row']}"
-    return row["output"] or row["id"]

@@ -103,7 +103,7 @@ def _sidecar(spec: JobSpec, out: Any, started: float, notes: list[str]) -> dict[
         "styles": list(spec.styles),
         "style_weights": list(spec.style_weights) if spec.style_weights else [1.0] * len(spec.styles),
     }
-    # with these a lost ledger is rebuilt from the sidecars (ledger.rebuild)
+    # with these a lost ledger is rebuilt from the sidecars (batch/rebuild.py)
     extra = {
         "job_id": spec.id,
         "manifest_row": spec.row,
