@@ -26,23 +26,20 @@ IN_FLIGHT_PER_WORKER = 2  # the next job's inputs are already on the worker when
 POLL_SECONDS = 0.5  # how often the driver reads the workers' progress board
 
 
-def run_images(
-    ledger: Ledger,
-    run_dir: Path,
-    todo: list[Entry],
-    options: RunOptions,
-    base_cfg: StyleConfig,
-    reporter: Reporter,
-    summary: RunSummary,
-) -> None:
-    """Run `todo` on the pool; every result (or failure) is in the ledger when this returns."""
-    ImageRun(ledger, run_dir, todo, options, base_cfg, reporter, summary).run()
-
-
 class ImageRun:
-    """One run's image jobs: the queue, the jobs in flight, their inputs in the object store."""
+    """One run's image jobs: the queue, the jobs in flight, their inputs in the object store.
+    `run()` returns once every result (or failure) is in the ledger."""
 
-    def __init__(self, ledger, run_dir, todo, options, base_cfg, reporter, summary) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        run_dir: Path,
+        todo: list[Entry],
+        options: RunOptions,
+        base_cfg: StyleConfig,
+        reporter: Reporter,
+        summary: RunSummary,
+    ) -> None:
         self.ray = cluster.connect(options.address)
         self.ledger, self.run_dir, self.options, self.cfg = ledger, run_dir, options, base_cfg
         self.reporter, self.summary = reporter, summary

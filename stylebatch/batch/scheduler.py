@@ -18,7 +18,7 @@ from .. import weights
 from ..config import StyleConfig
 from ..errors import ConfigError, LedgerError, StorageError, storage_message
 from ..hashing import file_sha256 as file_hash
-from .imagerun import run_images
+from .imagerun import ImageRun
 from .jobs import Entry, job_params, make_entry
 from .ledger import LEDGER_NAME, Ledger
 from .lock import LOCK_NAME, RunLock
@@ -145,7 +145,7 @@ def _execute(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> Non
     images_todo = [e for e in todo if e.job.kind == "image"]
     videos_todo = [e for e in todo if e.job.kind == "video"]
     if images_todo:
-        run_images(ledger, run_dir, images_todo, options, base_cfg, reporter, summary)
+        ImageRun(ledger, run_dir, images_todo, options, base_cfg, reporter, summary).run()
         if videos_todo:
             release_workers()  # the video layer starts its own actors: free the resources
     for entry in videos_todo:
