@@ -26,6 +26,7 @@ from PIL import Image  # noqa: E402
 
 from stylebatch import pipelines  # noqa: E402
 from stylebatch.batch import cluster, workers  # noqa: E402
+from stylebatch.batch.jobs import JobSpec  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
@@ -51,12 +52,9 @@ def run(n: int, jobs: int, cfg, content: bytes, style: bytes, gpus: float, threa
     ray.get([w.warm.remote(cfg) for w in pool])
     content_ref, style_ref = ray.put(content), ray.put(style)
 
-    def payload(i: int) -> dict:
-        return {
-            "id": f"job{i}", "label": f"job{i}", "content": "content.png", "styles": ["style.png"],
-            "style_weights": None, "output": f"job{i}.png", "row": {"source": "bench", "line": i},
-            "cfg": cfg, "attempt": 1, "test_crash": None,
-        }  # fmt: skip
+    def payload(i: int) -> JobSpec:
+        row = {"source": "bench", "line": i}
+        return JobSpec(f"job{i}", f"job{i}", "content.png", ("style.png",), None, f"job{i}.png", row, cfg)
 
     start = time.perf_counter()
     todo = list(range(jobs))
@@ -68,8 +66,8 @@ def run(n: int, jobs: int, cfg, content: bytes, style: bytes, gpus: float, threa
         (done,), _ = ray.wait(list(running), num_returns=1)
         w = running.pop(done)
         result = ray.get(done)
-        if "error" in result:
-            raise RuntimeError(result["error"])
+        if not result.ok:
+            raise RuntimeError(result.error)
         if todo:
             running[w.run.remote(payload(todo.pop()), content_ref, style_ref)] = w
     seconds = time.perf_counter() - start

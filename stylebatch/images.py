@@ -94,13 +94,6 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def load_image(
-    source: str | os.PathLike | bytes, max_pixels: int = 80_000_000, name: str | None = None
-) -> Tensor:
-    """An image file as a [1, 3, H, W] float tensor in [0, 1]."""
-    return pil_to_tensor(open_image(source, max_pixels, name).image)
-
-
 def pil_to_tensor(img: Image.Image) -> Tensor:
     arr = np.asarray(to_rgb(img), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()

@@ -63,10 +63,24 @@ TINY = dict(size=48, steps=8, coarse_steps=4, weights="random", device="cpu", pr
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray instance for the whole test session (actors are reused across tests)."""
+def faults_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where tests list the faults the session's Ray workers inject (see faultplug.py)."""
+    return tmp_path_factory.mktemp("faults") / "faults.json"
+
+
+@pytest.fixture(scope="session")
+def ray_session(faults_file: Path):
+    """One local Ray instance for the whole test session (actors are reused across tests).
+
+    Every worker process runs faultplug.install_faults first (Ray's worker_process_setup_hook), so
+    a test can make a job kill its worker or run out of memory with no hook in stylebatch.
+    """
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
+        from .faultplug import FAULTS_ENV
+
+        root = str(Path(__file__).resolve().parents[1])  # workers import `tests.faultplug` from here
+        path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), root) if p)
         ray.init(
             address="local",
             num_cpus=2,
@@ -74,6 +88,20 @@ def ray_session():
             include_dashboard=False,
             log_to_driver=False,
             object_store_memory=100 * 1024**2,
+            runtime_env={
+                "worker_process_setup_hook": "tests.faultplug.install_faults",
+                "env_vars": {FAULTS_ENV: str(faults_file), "PYTHONPATH": path},
+            },
         )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def faults(faults_file: Path):
+    """`faults(crash_once=[...], crash_always=[...], oom=[...])`: input names whose jobs fail so
+    in the session's Ray workers, until the test ends."""
+    from .faultplug import write_faults
+
+    yield lambda **kinds: write_faults(faults_file, **kinds)
+    write_faults(faults_file)

@@ -1,5 +1,6 @@
 """Helpers for the reliability tests and the soak benchmark: tiny inputs, `stylebatch` subprocesses,
-private Ray clusters torn down by process id, and the checks a run directory must pass.
+private Ray clusters torn down by process id, and the checks a run directory must pass
+(faults injected into the session's Ray workers: faultplug.py).
 
 Every Ray process these helpers start carries a private temp dir in its command line (or descends
 from one that does), so teardown kills exactly those processes, never another user's Ray.

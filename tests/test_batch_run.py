@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stylebatch.batch import scheduler
+from stylebatch.batch import imagerun, scheduler
+from stylebatch.batch import pool as workerpool
 from stylebatch.batch.ledger import Ledger, RunLock
 from stylebatch.cli import app
 
@@ -126,12 +127,12 @@ def test_failed_jobs_are_isolated_and_reported(tmp_path: Path) -> None:
     assert last_run(out)["started_jobs"] == 0
 
 
-def test_worker_death_requeues_then_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_death_requeues_then_gives_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults) -> None:
     images(tmp_path, "flaky.png", "doomed.png", "fine.png")
     manifest = tmp_path / "m.csv"
     manifest.write_text("content,style\nflaky.png,s.png\ndoomed.png,s.png\nfine.png,s.png\n")
-    monkeypatch.setenv(scheduler.TEST_CRASH_ENV, "flaky,always:doomed")
-    monkeypatch.setattr(scheduler, "MAX_ATTEMPTS", 2)
+    faults(crash_once=["flaky"], crash_always=["doomed"])  # their workers exit mid-job
+    monkeypatch.setattr(imagerun, "MAX_ATTEMPTS", 2)
     out = tmp_path / "out"
     result = invoke("run", manifest, "--out", out)
     assert result.exit_code == 1, result.output
@@ -214,7 +215,7 @@ def test_progress_is_polled_from_busy_workers(tmp_path: Path, monkeypatch: pytes
     from stylebatch.config import StyleConfig
 
     images(tmp_path, "a.png")
-    monkeypatch.setattr(scheduler, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(imagerun, "POLL_SECONDS", 0.05)
     cfg = StyleConfig(size=32, steps=15, scales=1, weights="random", device="cpu", progress_every=1)
     jobs = [mf.Job(tmp_path / "a.png", (tmp_path / "s.png",), "a.png")]
     recorder = Recorder()
@@ -247,17 +248,17 @@ def test_pool_size_from_cluster_resources() -> None:
 
     cfg = StyleConfig()
     gpu = fake({"CPU": 16.0, "GPU": 2.0})
-    assert scheduler._pool_size(gpu, scheduler.RunOptions(), cfg) == (2, 1.0, 1, None)
-    assert scheduler._pool_size(gpu, scheduler.RunOptions(gpus_per_worker=0.5), cfg)[:2] == (4, 0.5)
+    assert workerpool.pool_size(gpu, scheduler.RunOptions(), cfg) == (2, 1.0, 1, None)
+    assert workerpool.pool_size(gpu, scheduler.RunOptions(gpus_per_worker=0.5), cfg)[:2] == (4, 0.5)
     with pytest.raises(ConfigError, match="needs 3 GPUs"):
-        scheduler._pool_size(gpu, scheduler.RunOptions(workers=3), cfg)
-    assert scheduler._pool_size(gpu, scheduler.RunOptions(workers=3), cfg.replace(device="cpu")) == (
+        workerpool.pool_size(gpu, scheduler.RunOptions(workers=3), cfg)
+    assert workerpool.pool_size(gpu, scheduler.RunOptions(workers=3), cfg.replace(device="cpu")) == (
         3,
         0,
         1.0,
         5,
     )
-    assert scheduler._pool_size(fake({"CPU": 2.0}), scheduler.RunOptions(workers=4), cfg) == (4, 0, 0.5, 1)
+    assert workerpool.pool_size(fake({"CPU": 2.0}), scheduler.RunOptions(workers=4), cfg) == (4, 0, 0.5, 1)
 
 
 def test_hostile_inputs_fail_alone_with_clear_messages(tmp_path: Path) -> None:

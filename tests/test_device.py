@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from stylebatch import metadata
-from stylebatch.batch import scheduler
+from stylebatch.batch import imagerun, scheduler
 from stylebatch.cli import app
 
 from .conftest import synthetic_photo, synthetic_style
@@ -33,7 +33,7 @@ def test_sidecar_and_terminal_say_the_device(tmp_path: Path, ray_session, monkey
     synthetic_photo(40, 32).save(tmp_path / "a.png")
     synthetic_style(32).save(tmp_path / "s.png")
     (tmp_path / "m.csv").write_text("content,style\na.png,s.png\n")
-    monkeypatch.setattr(scheduler, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(imagerun, "POLL_SECONDS", 0.05)
     args = ["run", str(tmp_path / "m.csv"), "--out", str(tmp_path / "o"), "--weights", "random", "--size", "32",
             "--steps", "15", "--set", "scales=1", "--set", "progress_every=1", "--workers", "1"]  # fmt: skip
     try:

@@ -16,6 +16,7 @@ import pytest
 import ray
 
 from stylebatch.batch import manifest as mf
+from stylebatch.batch import pool as workerpool
 from stylebatch.batch import scheduler
 from stylebatch.config import StyleConfig
 
@@ -73,14 +74,12 @@ def test_worker_killed_mid_job_is_replaced_and_the_job_redone(tmp_path: Path) ->
     assert len(crashed) == 1 and crashed[0]["attempts"] == 2  # the killed attempt, then the redo
     assert sorted(r["attempts"] for r in rows.values()) == [1, 1, 1, 2]  # no other job ran twice
     # the replacement is a new process, alive after the run
-    pids = [ray.get(w.handle.ping.remote())["pid"] for w in scheduler._POOL]
+    pids = [ray.get(w.handle.ping.remote())["pid"] for w in workerpool.POOL.workers]
     assert pids and killed[0] not in pids
 
 
-def test_out_of_memory_is_a_clear_failure_and_the_worker_survives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(scheduler.TEST_CRASH_ENV, "oom:huge")  # the job raises torch.OutOfMemoryError
+def test_out_of_memory_is_a_clear_failure_and_the_worker_survives(tmp_path: Path, faults) -> None:
+    faults(oom=["huge"])  # the job raises torch.OutOfMemoryError in its worker
     summary = run(tmp_path / "out", jobs(tmp_path, ["huge", "after"]))
     assert summary.exit_code == 1 and summary.done == 1
     rows = {r["output"]: r for r in ledger_rows(tmp_path / "out")}
@@ -89,4 +88,4 @@ def test_out_of_memory_is_a_clear_failure_and_the_worker_survives(
     assert huge["error"].startswith("out of memory at size 32 px")
     assert "try a smaller --size" in huge["error"]
     assert after["status"] == "done" and after["worker"] == huge["worker"]  # same worker, still alive
-    assert summary.failures == [("huge.png", huge["error"])]
+    assert [r["output"] for r in rows.values() if r["status"] == "failed"] == ["huge.png"]

@@ -12,7 +12,6 @@ from PIL import Image
 from stylebatch.errors import InputError
 from stylebatch.images import (
     encode,
-    load_image,
     open_image,
     pil_to_tensor,
     save_image,
@@ -104,7 +103,7 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
 
 def test_bytes_input_and_round_trip():
     img = synthetic_photo(20, 10)
-    tensor = load_image(encode(pil_to_tensor(img), "PNG"), name="mem.png")
+    tensor = pil_to_tensor(open_image(encode(pil_to_tensor(img), "PNG"), name="mem.png").image)
     assert tensor.shape == (1, 3, 10, 20) and tensor.is_contiguous()
     assert np.array_equal(np.asarray(tensor_to_pil(tensor)), np.asarray(img))
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from stylebatch.batch import ledger as ledgerlib
 from stylebatch.batch import manifest as mf
 from stylebatch.batch import scheduler
+from stylebatch.batch.rebuild import rebuild
 from stylebatch.cli import app
 from stylebatch.config import StyleConfig
 from stylebatch.errors import LedgerError
@@ -100,7 +101,7 @@ def test_rebuilt_rows_carry_what_the_report_needs(finished, tmp_path: Path) -> N
     run_dir = tmp_path / "run"
     shutil.copytree(done_dir, run_dir)
     before = {r["id"]: r for r in ledger_rows(run_dir)}
-    assert ledgerlib.rebuild(run_dir) == 3
+    assert rebuild(run_dir) == 3
     after = {r["id"]: r for r in ledger_rows(run_dir)}
     assert after.keys() == before.keys()
     for key, row in after.items():

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from stylebatch.batch import report, workers
-from stylebatch.batch.ledger import Entry, Ledger, RunLock, job_id
+from stylebatch.batch.jobs import JobResult, JobSpec, make_entry
+from stylebatch.batch.ledger import Ledger, RunLock
 from stylebatch.batch.manifest import Job
 from stylebatch.config import StyleConfig
 
@@ -36,14 +37,14 @@ def run_dir(tmp_path: Path) -> Path:
     synthetic_style().save(tmp_path / "s.png")
     run = tmp_path / "run"
     jobs = [Job(tmp_path / "a.png", (tmp_path / "s.png",), f"a{i}.png") for i in range(3)]
-    entries = [Entry(job_id(j, StyleConfig(), "x")[0], j, StyleConfig()) for j in jobs]
+    entries = [make_entry(j, StyleConfig(), "x") for j in jobs]
     ledger = Ledger(run)
     ledger.sync(entries, [], True, run)
     ledger.start_run({}, {})
     synthetic_photo(seed=4).save(run / "a0.png")
     history = [{"step": 1, "total": 3.0, "content": 1.0, "style": 2.0}, {"step": 2, "total": 2.0}]
     ledger.mark_done(
-        entries[0].id, {"worker": "w1", "seconds": 1.5, "losses": {"total": 2.0}, "history": history}
+        entries[0].id, JobResult(worker="w1", seconds=1.5, losses={"total": 2.0}, history=history)
     )
     ledger.mark_failed(entries[1].id, "a.png: not an image")
     ledger.mark_running(entries[2].id, "w1")
@@ -69,25 +70,25 @@ def test_status_and_report_while_running(run_dir: Path) -> None:
     assert page.count("<svg") == 1 and "not an image" in page and 'src="thumbs/' in page
 
 
-def job_dict(tmp_path: Path, **cfg) -> dict:
+def job_dict(tmp_path: Path, **cfg) -> JobSpec:
     settings = dict(size=32, steps=2, scales=1, weights="random", device="cpu") | cfg
-    return {
-        "id": "j1",
-        "label": "a x s",
-        "content": str(tmp_path / "a.png"),
-        "styles": [str(tmp_path / "s.png")],
-        "style_weights": None,
-        "output": "a.png",
-        "row": {"source": "m.csv", "line": 2},
-        "cfg": StyleConfig(**settings),
-    }
+    return JobSpec(
+        id="j1",
+        label="a x s",
+        content=str(tmp_path / "a.png"),
+        styles=(str(tmp_path / "s.png"),),
+        style_weights=None,
+        output="a.png",
+        row={"source": "m.csv", "line": 2},
+        cfg=StyleConfig(**settings),
+    )
 
 
 def test_run_job_reports_bad_input_and_oom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synthetic_style().save(tmp_path / "s.png")
     style = (tmp_path / "s.png").read_bytes()
     bad = workers.run_job(job_dict(tmp_path), b"GIF89a truncated", [style])
-    assert "not an image" in bad["error"] or "corrupt" in bad["error"]
+    assert "not an image" in bad.error or "corrupt" in bad.error
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -96,7 +97,7 @@ def test_run_job_reports_bad_input_and_oom(tmp_path: Path, monkeypatch: pytest.M
     buf = Path(tmp_path / "a.png")
     synthetic_photo().save(buf)
     result = workers.run_job(job_dict(tmp_path, size=48), buf.read_bytes(), [style])
-    assert result["error"].startswith("out of memory at size 48 px")
+    assert result.error.startswith("out of memory at size 48 px")
 
 
 def test_run_job_returns_encoded_image_and_sidecar(tmp_path: Path) -> None:
@@ -108,9 +109,9 @@ def test_run_job_returns_encoded_image_and_sidecar(tmp_path: Path) -> None:
     again = workers.run_job(
         job, (tmp_path / "a.png").read_bytes(), [(tmp_path / "s.png").read_bytes()], cache
     )
-    assert "error" not in first and first["data"][:8] == b"\x89PNG\r\n\x1a\n"
-    assert first["sidecar"]["job_id"] == "j1" and first["sidecar"]["manifest_row"]["line"] == 2
-    assert cache.computed == 1 and cache.hits >= 1 and again["data"] == first["data"]
+    assert first.ok and first.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert first.sidecar["job_id"] == "j1" and first.sidecar["manifest_row"]["line"] == 2
+    assert cache.computed == 1 and cache.hits >= 1 and again.data == first.data
 
 
 # -- the gallery (issue 10) and the device (issue 12) ------------------------------------------
@@ -134,7 +135,7 @@ def make_gallery_run(
         Job(tmp_path / "a.png", (tmp_path / ("s.png" if i % 2 == 0 else "t.png"),), f"r{i:02d}.png", source=str(tmp_path / "m.csv"), row=i + 2)
         for i in range(n)
     ]  # fmt: skip
-    entries = [Entry(job_id(j, cfg, "random:0")[0], j, cfg) for j in jobs]
+    entries = [make_entry(j, cfg, "random:0") for j in jobs]
     ledger = Ledger(run)
     bad = [RowError(str(tmp_path / "m.csv"), 40, "content", "missing (required)")] if invalid else []
     ledger.sync(entries, bad, True, run)
@@ -150,7 +151,7 @@ def make_gallery_run(
             {"device": "cpu (3 threads)", "random_weights": True},
         )  # fmt: skip
         ledger.mark_done(
-            e.id, {"worker": "w1", "node": "n1", "seconds": 2.0, "losses": {"total": 2.0}, "history": history}
+            e.id, JobResult(worker="w1", node="n1", seconds=2.0, losses={"total": 2.0}, history=history)
         )
     for e in entries[done : done + failed]:
         ledger.mark_failed(e.id, "a.png: corrupt or truncated image (test)", worker="w1", node="n1")
@@ -289,12 +290,12 @@ def test_video_rows_play_in_the_page(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"not decoded by the report")
     run = tmp_path / "run"
     job = Job(tmp_path / "clip.mp4", (tmp_path / "s.png",), "clip__s.mp4")
-    entry = Entry(job_id(job, StyleConfig(), "x")[0], job, StyleConfig())
+    entry = make_entry(job, StyleConfig(), "x")
     ledger = Ledger(run)
     ledger.sync([entry], [], True, run)
     ledger.start_run({}, {})
     (run / "clip__s.mp4").write_bytes(b"\x00" * 64)
-    ledger.mark_done(entry.id, {"worker": "driver", "seconds": 3.0})
+    ledger.mark_done(entry.id, JobResult(worker="driver", seconds=3.0))
     ledger.close()
     out = report.write_report(run)
     page = Path(out["html"]).read_text()

@@ -72,6 +72,6 @@ def test_workers_get_the_weights_through_the_object_store(ray_session, tmp_path:
         summary = scheduler.run_batch(tmp_path / "run", entries, scheduler.RunOptions(workers=1), cfg)
     finally:
         scheduler.release_workers()
-    assert summary.failed == 0 and summary.done == 2, summary.failures
+    assert summary.failed == 0 and summary.done == 2
     sidecars = [json.loads(p.read_text()) for p in (tmp_path / "run").glob("*.png.json")]
     assert [s["weights"] for s in sidecars] == [identity, identity]

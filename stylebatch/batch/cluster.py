@@ -16,13 +16,11 @@ from ..errors import ConfigError
 TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
-def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
+def connect(address: str | None = None):
     """Initialise Ray once per process and return the module.
 
-    No address (and no RAY_ADDRESS): start an embedded local instance, optionally limited to
-    `num_cpus` / `num_gpus`. With an address ("auto", "ray://host:10001", "host:6379"): join
-    that cluster; resources then come from the cluster, so num_cpus/num_gpus are not passed
-    (Ray refuses them when connecting).
+    No address (and no RAY_ADDRESS): start an embedded local instance using this machine's
+    resources. With an address ("auto", "ray://host:10001", "host:6379"): join that cluster.
     """
     import ray
 
@@ -41,14 +39,9 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         if address:
             ray.init(address=address, **kwargs)
         else:
-            resources = {}
-            if num_cpus is not None:
-                resources["num_cpus"] = num_cpus
-            if num_gpus is not None:
-                resources["num_gpus"] = num_gpus
             token_log.setLevel(logging.ERROR)
             _start_reaper()
-            ray.init(address="local", **resources, **kwargs)
+            ray.init(address="local", **kwargs)
     except ConnectionError as exc:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
     except SystemExit as exc:  # a signal during ray.init met Ray's handler (sys.exit(signum))

@@ -5,30 +5,27 @@ Readers (`stylebatch status`, reports) open it read-only while a run goes on (WA
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import StyleConfig
 from ..errors import ConfigError, LedgerError, LedgerWriteError, StorageError, free_space, storage_message
-from ..hashing import file_sha256 as file_hash
-from .manifest import Job, RowError
+from . import resume
+from .jobs import Entry, JobResult
+from .lock import LOCK_NAME, RunLock
+from .manifest import RowError
+
+__all__ = ["LEDGER_NAME", "LOCK_NAME", "Ledger", "RunLock", "damaged_message"]
 
 LEDGER_NAME = "ledger.sqlite"
-LOCK_NAME = ".lock"
 RESERVE_NAME = ".ledger-reserve"  # room kept for the ledger's last writes when the disk fills up
 RESERVE_BYTES = 48 * 1024  # a checkpoint of a few pages plus the last updates
 STATUSES = ("pending", "running", "done", "failed")
-# settings that change how fast a result comes, not what it is: not part of a job's identity
-RUNTIME_ONLY = ("device", "progress_every", "compile", "cuda_graphs", "name", "description")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -55,56 +52,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS jobs_current_status ON jobs (current, status);
 """
-
-
-def job_params(cfg: StyleConfig) -> dict[str, Any]:
-    """The settings that decide a job's result."""
-    data = cfg.to_dict()
-    for key in RUNTIME_ONLY:
-        data.pop(key, None)
-    return data
-
-
-def inputs_hash(job: Job) -> str:
-    """sha256 over the content hashes of the job's content and style files, in order."""
-    inputs = hashlib.sha256()
-    for path in (job.content, *job.styles):
-        inputs.update(file_hash(path).encode())
-    return inputs.hexdigest()
-
-
-def job_id(
-    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | None = None
-) -> tuple[str, str]:
-    """(job id, inputs hash): a hash of the input files' contents, effective settings and weights.
-
-    `params` is `job_params(cfg)` when the caller already has it (many jobs share one config).
-    """
-    inputs = inputs_hash(job)
-    ident = {
-        "inputs": inputs,
-        "style_weights": job.style_weights,
-        "params": job_params(cfg) if params is None else params,
-        "weights": weights_identity,
-        "output": job.output,
-        "kind": job.kind,
-    }
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
-    return digest[:20], inputs
-
-
-def invalid_id(err: RowError) -> str:
-    return "invalid-" + hashlib.sha256(f"{err.source}:{err.row}:{err.raw}".encode()).hexdigest()[:16]
-
-
-@dataclass
-class Entry:
-    """A job as the driver needs it: the manifest job, its settings, its ledger id."""
-
-    id: str
-    job: Job
-    cfg: StyleConfig
-    inputs_hash: str = ""
 
 
 def damaged_message(path: Path, reason: str) -> str:
@@ -234,86 +181,8 @@ class Ledger:
     # -- the driver's side -------------------------------------------------------------------
 
     def sync(self, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path) -> dict:
-        """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}.
-
-        In bulk: one read of the existing rows, batched writes, one transaction.
-        """
-        now = time.time()
-        to_run: list[str] = []
-        skipped = 0
-        params_json: dict[int, str] = {}  # one JSON text per distinct config object
-        inserts, redo, keep, adopted = [], [], [], []
-        with self.tx() as db:
-            known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
-            db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
-            for e in entries:
-                status = known.get(e.id)
-                if status is None:
-                    job = e.job
-                    if id(e.cfg) not in params_json:
-                        params_json[id(e.cfg)] = json.dumps(job_params(e.cfg), default=str)
-                    inserts.append(
-                        (
-                            e.id, job.kind, job.source, job.row, str(job.content),
-                            json.dumps([str(s) for s in job.styles]),
-                            json.dumps(job.style_weights), job.output,
-                            params_json[id(e.cfg)], e.inputs_hash or None, now,
-                        )
-                    )  # fmt: skip
-                    to_run.append(e.id)
-                    continue
-                side = _finished_output(out_dir, e) if status in ("pending", "running") else None
-                if side is not None:  # written by a run that died before its ledger could say so
-                    adopted.append(
-                        (
-                            side.get("worker"), side.get("node"), side.get("started"), side.get("ended"),
-                            side.get("seconds"), json.dumps(side.get("losses")),
-                            json.dumps(side.get("history")), now, e.id,
-                        )
-                    )  # fmt: skip
-                    skipped += 1
-                elif (
-                    status in ("pending", "running")
-                    or (status == "failed" and retry_failed)
-                    or (status == "done" and not (out_dir / e.job.output).exists())
-                ):
-                    redo.append((now, e.id))
-                    to_run.append(e.id)
-                else:
-                    keep.append((e.id,))
-                    skipped += status == "done"
-            db.executemany(
-                "INSERT INTO jobs (id, kind, source, row, content, styles, style_weights, output,"
-                " params, inputs_hash, status, updated) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
-                inserts,
-            )
-            db.executemany(
-                "UPDATE jobs SET status='pending', crashes=0, current=1, updated=? WHERE id=?", redo
-            )
-            db.executemany("UPDATE jobs SET current=1 WHERE id=?", keep)
-            db.executemany(
-                "UPDATE jobs SET status='done', error=NULL, current=1, attempts=attempts+1, worker=?, node=?, started=?,"
-                " ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
-                adopted,
-            )
-            db.executemany(
-                "INSERT INTO jobs (id, kind, source, row, status, error, current, updated, ended)"
-                " VALUES (?, 'invalid', ?, ?, 'failed', ?, 1, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET status='failed', error=excluded.error, current=1,"
-                " updated=excluded.updated",
-                [
-                    (
-                        invalid_id(err),
-                        err.source,
-                        err.row,
-                        f"invalid row: {err.field}: {err.problem}",
-                        now,
-                        now,
-                    )
-                    for err in invalid
-                ],
-            )
-        return {"run": to_run, "skipped": skipped}
+        """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
+        return resume.sync(self, entries, invalid, retry_failed, out_dir)
 
     def start_run(self, config: dict, options: dict) -> int:
         with self.tx() as db:
@@ -337,17 +206,15 @@ class Ledger:
                 (worker, time.time(), time.time(), job_id_),
             )
 
-    def mark_done(self, job_id_: str, result: dict[str, Any]) -> None:
+    def mark_done(self, job_id_: str, result: JobResult) -> None:
+        r = result
         with self.tx() as db:
             db.execute(
                 "UPDATE jobs SET status='done', error=NULL, attempts=attempts+1, worker=?, node=?,"
                 " started=?, ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?",
-                (
-                    result.get("worker"), result.get("node"), result.get("started"), result.get("ended"),
-                    result.get("seconds"), json.dumps(result.get("losses")),
-                    json.dumps(result.get("history")), time.time(), job_id_,
-                ),
-            )  # fmt: skip
+                (r.worker, r.node, r.started, r.ended, r.seconds, json.dumps(r.losses), json.dumps(r.history))
+                + (time.time(), job_id_),
+            )
 
     def mark_failed(self, job_id_: str, error: str, attempted: bool = True, **fields: Any) -> None:
         with self.tx() as db:
@@ -405,120 +272,3 @@ class Ledger:
     def last_run(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         return dict(row) if row else None
-
-
-def _sidecars(run_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(output relative to run_dir, sidecar) for every output whose sidecar names its job."""
-    for dirpath, dirnames, filenames in os.walk(run_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("thumbs", "video"))
-        for name in sorted(filenames):
-            output = Path(dirpath) / name[: -len(".json")]
-            if not name.endswith(".json") or name.startswith(".") or not output.is_file():
-                continue
-            try:
-                data = json.loads((Path(dirpath) / name).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict) and isinstance(data.get("job_id"), str):
-                yield output.relative_to(run_dir).as_posix(), data
-
-
-def _finished_output(out_dir: Path, entry: Entry) -> dict[str, Any] | None:
-    """The sidecar of `entry`'s output if both are there and the sidecar names this very job."""
-    output = out_dir / entry.job.output
-    sidecar = Path(f"{output}.json")
-    if entry.job.kind != "image" or not output.is_file() or not sidecar.is_file():
-        return None
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("job_id") == entry.id else None
-
-
-def has_sidecars(run_dir: str | os.PathLike) -> bool:
-    return Path(run_dir).is_dir() and next(_sidecars(Path(run_dir)), None) is not None
-
-
-def rebuild(run_dir: str | os.PathLike) -> int:
-    """A new ledger from the outputs' sidecars (each names its job id, inputs, settings, losses).
-
-    A damaged ledger is kept beside it as `ledger.sqlite.damaged-TIME`. Returns the jobs recovered
-    as done; the next `sync` skips those whose inputs, settings and weights are unchanged.
-    """
-    run_dir = Path(run_dir)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for suffix in ("", "-wal", "-shm"):
-        old = run_dir / f"{LEDGER_NAME}{suffix}"
-        if old.exists():
-            old.rename(run_dir / f"{LEDGER_NAME}.damaged-{stamp}{suffix}")
-    ledger = Ledger(run_dir)
-    n = 0
-    try:
-        with ledger.tx() as db:
-            for output, side in _sidecars(run_dir):
-                inputs = side.get("inputs") or {}
-                row = side.get("manifest_row") or {}
-                params = {k: v for k, v in (side.get("settings") or {}).items() if k not in RUNTIME_ONLY}
-                db.execute(
-                    "INSERT OR REPLACE INTO jobs (id, kind, source, row, content, styles, style_weights,"
-                    " output, params, inputs_hash, status, attempts, worker, node, started, ended, seconds,"
-                    " losses, history, current, updated) VALUES (?,?,?,?,?,?,?,?,?,?,'done',1,?,?,?,?,?,?,?,1,?)",
-                    (
-                        side["job_id"], "image", row.get("source"), row.get("line"), inputs.get("content"),
-                        json.dumps(inputs.get("styles")), json.dumps(inputs.get("style_weights")), output,
-                        json.dumps(params, default=str), side.get("inputs_hash"), side.get("worker"),
-                        side.get("node"), side.get("started"), side.get("ended"), side.get("seconds"),
-                        json.dumps(side.get("losses")), json.dumps(side.get("history")), time.time(),
-                    ),
-                )  # fmt: skip
-                n += 1
-    finally:
-        ledger.close()
-    return n
-
-
-class RunLock:
-    """An exclusive `flock` on RUN_DIR/.lock: a second run on the same directory is refused."""
-
-    def __init__(self, run_dir: str | os.PathLike) -> None:
-        self.path = Path(run_dir) / LOCK_NAME
-        self.fd: int | None = None
-
-    def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 100).decode(errors="replace").strip()
-            os.close(fd)
-            raise ConfigError(
-                f"another stylebatch run is using {self.path.parent} ({holder or 'pid unknown'}); "
-                "wait for it to finish or use another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}".encode())
-        self.fd = fd
-        return self
-
-    @staticmethod
-    def held(run_dir: str | os.PathLike) -> bool:
-        """Whether a run holds the lock now (a driver killed with -9 no longer does)."""
-        path = Path(run_dir) / LOCK_NAME
-        if not path.exists():
-            return False
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing drops a shared lock we may have taken
-        return False
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -17,6 +18,7 @@ from .. import api, images, metadata, weights
 from ..config import StyleConfig
 from ..engine import Callback, StepInfo, get_extractor, pick_device
 from ..errors import InputError, StylebatchError
+from .jobs import JobResult, JobSpec
 
 
 class CountingCache(dict):
@@ -46,78 +48,86 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def run_job(
-    job: dict[str, Any],
+    spec: JobSpec,
     content: bytes | str,
     styles: list[bytes | str],
     cache: dict | None = None,
     callback: Callback | None = None,
-) -> dict[str, Any]:
+) -> JobResult:
     """Decode the inputs, stylise, encode the result. Inputs are bytes or (shared-fs) paths.
 
     Returns the encoded image, its sidecar and what the ledger records; a job-level problem
-    (bad image, bad settings, out of memory) comes back as {'error': message}, never raised.
+    (bad image, bad settings, out of memory) comes back as a result with `error`, never raised.
     """
-    cfg: StyleConfig = job["cfg"]
+    cfg = spec.cfg
     started = time.time()
     try:
-        if str(job.get("test_crash") or "").startswith("oom:"):  # test-only (scheduler.TEST_CRASH_ENV)
-            import torch
-
-            raise torch.OutOfMemoryError("test hook: CUDA out of memory. Tried to allocate 20.00 GiB")
-        loaded = [images.open_image(content, cfg.max_pixels, name=job["content"])]
-        loaded += [
-            images.open_image(s, cfg.max_pixels, name=n) for s, n in zip(styles, job["styles"], strict=True)
-        ]
-        content_img, style_imgs = loaded[0].image, [x.image for x in loaded[1:]]
-        names = [job["content"], *job["styles"]]  # notes (an animated image's first frame...) are kept
-        notes = [
-            f"{os.path.basename(n)}: {note}" for n, x in zip(names, loaded, strict=True) for note in x.notes
-        ]
+        content_img, style_imgs, notes = _load_inputs(spec, content, styles)
+        weights_ = list(spec.style_weights) if spec.style_weights else None
         out = api.stylize(
-            content_img, style_imgs, cfg, style_weights=job["style_weights"], callback=callback, cache=cache
+            content_img, style_imgs, cfg, style_weights=weights_, callback=callback, cache=cache
         )
-        inputs = {
-            "content": job["content"],
-            "styles": job["styles"],
-            "style_weights": job["style_weights"] or [1.0] * len(styles),
-        }
-        # with these a lost ledger is rebuilt from the sidecars (ledger.rebuild)
-        extra = {
-            "job_id": job["id"],
-            "manifest_row": job["row"],
-            "output": job["output"],
-            "started": started,
-            "ended": time.time(),
-            "node": socket.gethostname(),
-            "worker": job.get("worker"),
-            "history": out.result.history,
-            **({"notes": notes} if notes else {}),
-        }
-        sidecar = metadata.sidecar(
-            cfg, inputs=inputs, result=out.result, weights_identity=out.result.weights, extra=extra
-        )
-        data = images.encode(out.image, images.format_for(job["output"]), cfg.quality)
+        sidecar = _sidecar(spec, out, started, notes)
+        data = images.encode(out.image, images.format_for(spec.output), cfg.quality)
     except Exception as exc:
-        if _is_oom(exc):
-            _free_cuda()
-            msg = f"out of memory at size {cfg.size} px ({exc}); try a smaller --size or --set scales=1"
-        else:
-            # an InputError names its file already; anything else gets the job's files in front
-            what = str(exc) if isinstance(exc, StylebatchError) else f"{type(exc).__name__}: {exc}"
-            msg = what if isinstance(exc, InputError) else f"{job.get('label', job['content'])}: {what}"
-        return {"started": started, "ended": time.time(), "error": msg}
+        return JobResult(started=started, ended=time.time(), error=_error_message(exc, spec))
     r = out.result
-    return {
+    return JobResult(
+        started=started,
+        ended=time.time(),
+        data=data,
+        sidecar=sidecar,
+        losses=r.losses,
+        history=r.history,
+        seconds=r.seconds,
+        steps=r.steps,
+        notes=notes,
+    )
+
+
+def _load_inputs(
+    spec: JobSpec, content: bytes | str, styles: list[bytes | str]
+) -> tuple[Any, list, list[str]]:
+    """(content image, style images, notes): an animated image's first frame and the like are noted."""
+    max_pixels = spec.cfg.max_pixels
+    loaded = [images.open_image(content, max_pixels, name=spec.content)]
+    loaded += [images.open_image(s, max_pixels, name=n) for s, n in zip(styles, spec.styles, strict=True)]
+    names = [spec.content, *spec.styles]
+    notes = [f"{os.path.basename(n)}: {note}" for n, x in zip(names, loaded, strict=True) for note in x.notes]
+    return loaded[0].image, [x.image for x in loaded[1:]], notes
+
+
+def _sidecar(spec: JobSpec, out: Any, started: float, notes: list[str]) -> dict[str, Any]:
+    inputs = {
+        "content": spec.content,
+        "styles": list(spec.styles),
+        "style_weights": list(spec.style_weights) if spec.style_weights else [1.0] * len(spec.styles),
+    }
+    # with these a lost ledger is rebuilt from the sidecars (batch/rebuild.py)
+    extra = {
+        "job_id": spec.id,
+        "manifest_row": spec.row,
+        "output": spec.output,
         "started": started,
         "ended": time.time(),
-        "data": data,
-        "sidecar": sidecar,
-        "losses": r.losses,
-        "history": r.history,
-        "seconds": r.seconds,
-        "steps": r.steps,
-        "notes": notes,
+        "node": socket.gethostname(),
+        "worker": spec.worker,
+        "history": out.result.history,
+        **({"notes": notes} if notes else {}),
     }
+    return metadata.sidecar(
+        spec.cfg, inputs=inputs, result=out.result, weights_identity=out.result.weights, extra=extra
+    )
+
+
+def _error_message(exc: Exception, spec: JobSpec) -> str:
+    """A job's failure as the ledger and the terminal show it."""
+    if _is_oom(exc):
+        _free_cuda()
+        return f"out of memory at size {spec.cfg.size} px ({exc}); try a smaller --size or --set scales=1"
+    # an InputError names its file already; anything else gets the job's files in front
+    what = str(exc) if isinstance(exc, StylebatchError) else f"{type(exc).__name__}: {exc}"
+    return what if isinstance(exc, InputError) else f"{spec.label}: {what}"
 
 
 def _free_cuda() -> None:
@@ -179,15 +189,12 @@ class StyleWorker:
         if self.board is not None:
             self.board.report.remote(self.name, info)  # fire and forget
 
-    def run(self, job: dict[str, Any], content: bytes | str, *styles: bytes | str) -> dict[str, Any]:
+    def run(self, spec: JobSpec, content: bytes | str, *styles: bytes | str) -> JobResult:
         """Stylise one job (see `run_job`), posting (job, step, loss) to the progress board."""
-        crash = job.get("test_crash")
-        if crash and not crash.startswith("oom:") and (crash.startswith("always:") or job["attempt"] == 1):
-            os._exit(1)  # test-only hook (scheduler.TEST_CRASH_ENV): a worker dying mid-job
-        current = {"job": job["id"], "label": job["label"], "step": 0, "total": 0, "loss": None}
+        current = {"job": spec.id, "label": spec.label, "step": 0, "total": 0, "loss": None}
         # which device this worker really uses (the terminal says it once per worker)
-        device = metadata.describe_device(job["cfg"].device)
-        current |= {"device": device, "requested": job["cfg"].device, "node": self.node}
+        device = metadata.describe_device(spec.cfg.device)
+        current |= {"device": device, "requested": spec.cfg.device, "node": self.node}
         self._post(current)
 
         def on_step(info: StepInfo) -> None:  # called every cfg.progress_every steps
@@ -196,11 +203,11 @@ class StyleWorker:
             )
 
         try:
-            result = run_job(job, content, list(styles), self.cache, on_step)
+            result = run_job(spec, content, list(styles), self.cache, on_step)
         finally:
             self._post(None)
-        self.jobs_done += "error" not in result
-        return {**result, "worker": self.name, "node": self.node, "grams_computed": self.cache.computed}
+        self.jobs_done += result.ok
+        return replace(result, worker=self.name, node=self.node)
 
 
 def make_worker(

@@ -1,0 +1,99 @@
+"""Which of a run's jobs run: each is registered in the ledger and compared with what an earlier
+run left (done, failed, in flight, an output written but never recorded). In bulk: one read of
+the existing rows, batched writes, one transaction."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .jobs import Entry, invalid_id, job_params
+from .manifest import RowError
+from .sidecars import finished_output, result_columns
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+
+_INSERT = (
+    "INSERT INTO jobs (id, kind, source, row, content, styles, style_weights, output,"
+    " params, inputs_hash, status, updated) VALUES (?,?,?,?,?,?,?,?,?,?, 'pending', ?)"
+)
+_REDO = "UPDATE jobs SET status='pending', crashes=0, current=1, updated=? WHERE id=?"
+_KEEP = "UPDATE jobs SET current=1 WHERE id=?"
+_ADOPT = (
+    "UPDATE jobs SET status='done', error=NULL, current=1, attempts=attempts+1, worker=?, node=?, started=?,"
+    " ended=?, seconds=?, losses=?, history=?, updated=? WHERE id=?"
+)
+_INVALID = (
+    "INSERT INTO jobs (id, kind, source, row, status, error, current, updated, ended)"
+    " VALUES (?, 'invalid', ?, ?, 'failed', ?, 1, ?, ?)"
+    " ON CONFLICT(id) DO UPDATE SET status='failed', error=excluded.error, current=1,"
+    " updated=excluded.updated"
+)
+
+
+@dataclass
+class _Plan:
+    """The decisions of one sync, as rows for the batched writes."""
+
+    now: float
+    run: list[str] = field(default_factory=list)  # ids to run, in manifest order
+    skipped: int = 0
+    inserts: list[tuple] = field(default_factory=list)
+    redo: list[tuple] = field(default_factory=list)
+    keep: list[tuple] = field(default_factory=list)
+    adopted: list[tuple] = field(default_factory=list)
+    params_json: dict[int, str] = field(default_factory=dict)  # one JSON text per config object
+
+    def decide(self, e: Entry, status: str | None, retry_failed: bool, out_dir: Path) -> None:
+        if status is None:
+            self.inserts.append(self._new_row(e))
+            self.run.append(e.id)
+            return
+        side = finished_output(out_dir, e) if status in ("pending", "running") else None
+        if side is not None:  # written by a run that died before its ledger could say so
+            self.adopted.append((*result_columns(side), self.now, e.id))
+            self.skipped += 1
+        elif (
+            status in ("pending", "running")
+            or (status == "failed" and retry_failed)
+            or (status == "done" and not (out_dir / e.job.output).exists())
+        ):
+            self.redo.append((self.now, e.id))
+            self.run.append(e.id)
+        else:
+            self.keep.append((e.id,))
+            self.skipped += status == "done"
+
+    def _new_row(self, e: Entry) -> tuple:
+        job = e.job
+        if id(e.cfg) not in self.params_json:
+            self.params_json[id(e.cfg)] = json.dumps(job_params(e.cfg), default=str)
+        where = (e.id, job.kind, job.source, job.row)
+        files = (str(job.content), json.dumps([str(s) for s in job.styles]), json.dumps(job.style_weights))
+        return (*where, *files, job.output, self.params_json[id(e.cfg)], e.inputs_hash or None, self.now)
+
+
+def sync(
+    ledger: Ledger, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path
+) -> dict:
+    """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
+    plan = _Plan(time.time())
+    with ledger.tx() as db:
+        known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
+        db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
+        for e in entries:
+            plan.decide(e, known.get(e.id), retry_failed, out_dir)
+        db.executemany(_INSERT, plan.inserts)
+        db.executemany(_REDO, plan.redo)
+        db.executemany(_KEEP, plan.keep)
+        db.executemany(_ADOPT, plan.adopted)
+        bad = [
+            (invalid_id(err), err.source, err.row, f"invalid row: {err.field}: {err.problem}")
+            for err in invalid
+        ]
+        db.executemany(_INVALID, [(*row, plan.now, plan.now) for row in bad])
+    return {"run": plan.run, "skipped": plan.skipped}
