@@ -12,6 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from . import images, metadata, pipelines
+from .checkpoints import CheckpointFile
 from .config import StyleConfig
 from .engine import Callback, StyleResult, fit_size, style_side, stylize_tensors
 
@@ -77,11 +78,14 @@ def stylize(
     style_weights: Sequence[float] | None = None,
     callback: Callback | None = None,
     cache: dict | None = None,
+    checkpoint: CheckpointFile | None = None,
     **overrides: Any,
 ) -> Stylized:
     """Stylise one image. `style` may be a list (blended by `style_weights`).
 
     `overrides` are any pipeline settings, e.g. `size=256, steps=100, weights="random"`.
+    With a `checkpoint`, a long job keeps each finished scale there and an interrupted one
+    resumes after the last kept scale (checkpoints.py).
     """
     cfg = pipelines.load(pipeline, overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -90,6 +94,7 @@ def stylize(
     init_image = None
     if cfg.init not in ("content", "noise"):
         init_image = as_tensor(cfg.init, cfg.size, cfg.max_pixels)
+    kept = checkpoint.load() if checkpoint else None
     result = stylize_tensors(
         content_t,
         style_ts,
@@ -98,7 +103,11 @@ def stylize(
         init_image=init_image,
         callback=callback,
         cache=cache,
+        on_scale=checkpoint.on_scale if checkpoint else None,
+        resume=(kept.scale, kept.image) if kept else None,
     )
+    if checkpoint:
+        checkpoint.clear()
     inputs = {
         "content": _describe(content),
         "styles": [_describe(s) for s in styles],

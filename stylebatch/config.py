@@ -23,6 +23,7 @@ PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MAX_SIZE = 16384  # longest side: WebP's limit, and far beyond what fits in GPU memory
 MAX_PIXELS_LIMIT = 1 << 32  # highest max_pixels: Pillow's decoders index pixels with 32 bits
+CHECKPOINT_AFTER_SECONDS = 60.0  # a job this old keeps each finished scale to resume from
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import ray
 
 from .. import api, images, metadata, weights
+from ..checkpoints import CheckpointFile
 from ..config import StyleConfig
 from ..engine import Callback, StepInfo, get_extractor, pick_device
 from ..errors import InputError, StylebatchError
@@ -65,7 +66,13 @@ def run_job(
         content_img, style_imgs, notes = _load_inputs(spec, content, styles)
         weights_ = list(spec.style_weights) if spec.style_weights else None
         out = api.stylize(
-            content_img, style_imgs, cfg, style_weights=weights_, callback=callback, cache=cache
+            content_img,
+            style_imgs,
+            cfg,
+            style_weights=weights_,
+            callback=callback,
+            cache=cache,
+            checkpoint=CheckpointFile.for_job(spec.id),  # a retry on this node resumes
         )
         sidecar = _sidecar(spec, out, started, notes)
         data = images.encode(out.image, images.format_for(spec.output), cfg.quality)

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
-from .. import api, metadata
+from .. import api, metadata, weights
+from ..batch.jobs import job_id
+from ..batch.manifest import Job
+from ..checkpoints import CheckpointFile
 from ..config import check_style_weights
-from ..errors import ConfigError
+from ..errors import ConfigError, StylebatchError
 from .common import (
     QuietBarOpt,
     SharedOptions,
@@ -32,6 +35,22 @@ def parse_weights(text: str | None, n_styles: int) -> list[float] | None:
         raise ConfigError(f"--style-weights has {len(values)} values for {n_styles} style image(s)")
     check_style_weights(values, "--style-weights")  # finite, non-negative, not all zero
     return values
+
+
+def _checkpoint(content: Path, styles: list[Path], output: Path, blend, cfg) -> CheckpointFile | None:
+    """Where this job keeps its finished scales, named by its identity as a batch run would
+    compute it (inputs, settings, weights); None when an input cannot be read (the engine's
+    loader then says why)."""
+    job = Job(
+        content.resolve(),
+        tuple(s.resolve() for s in styles),
+        str(output.resolve()),
+        tuple(blend) if blend else None,
+    )
+    try:
+        return CheckpointFile.for_job(job_id(job, cfg, weights.resolve(cfg.weights).identity)[0])
+    except (OSError, StylebatchError):
+        return None
 
 
 @with_shared_options
@@ -57,9 +76,18 @@ def image(
     note = metadata.cpu_fallback_note(cfg.device, device)
     if note:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+    checkpoint = _checkpoint(content, styles, output, blend, cfg)
     with step_progress(content.name, quiet) as callback:
-        result = api.stylize(content, styles, cfg, style_weights=blend, callback=callback)
+        result = api.stylize(
+            content, styles, cfg, style_weights=blend, callback=callback, checkpoint=checkpoint
+        )
     path = result.save(output)
+    if result.result.resumed_after is not None:
+        console.print(
+            f"resumed after scale {result.result.resumed_after + 1} of {len(result.result.sizes)}"
+            " (kept by an interrupted run of this command)",
+            highlight=False,
+        )
     losses = result.losses
     console.print(
         f"wrote {path} ({result.result.steps} steps, {result.result.seconds:.1f} s on {device}, "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import weights as weightslib
 from ..api import ImageLike, as_tensor
+from ..batch.jobs import job_params
 from ..config import StyleConfig
 from ..engine.sizes import style_side
 from ..errors import ConfigError
@@ -20,9 +21,6 @@ from .runner import FrameCallback
 from .state import VideoState, run_key
 from .steps import Source, VideoReport, VideoRun
 
-# Settings that do not change the stylised frames (beyond float rounding) stay out of the key.
-_RUNTIME_KEYS = ("device", "progress_every", "compile", "channels_last", "name", "description")
-
 
 def _style_tensors(styles: Sequence[ImageLike], cfg: StyleConfig):
     if not styles:
@@ -31,7 +29,7 @@ def _style_tensors(styles: Sequence[ImageLike], cfg: StyleConfig):
 
 
 def _key(src: Path, styles, cfg: StyleConfig, style_weights, frames: tuple, size) -> str:
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in _RUNTIME_KEYS}
+    settings = job_params(cfg)  # runtime-only settings stay out, as for image jobs
     style_ids = [file_hash(s) if isinstance(s, (str, os.PathLike)) else repr(s) for s in styles]
     return run_key(
         {
