@@ -9,12 +9,13 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch loads on first use (the command line starts without it)
+    from torch import Tensor
 
 from .errors import InputError
 
@@ -95,6 +96,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
+    import torch
+
     arr = np.asarray(to_rgb(img), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0).contiguous()
 

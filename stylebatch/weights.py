@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torchvision.models import VGG19_Weights
-
-from .engine.vgg import build_features
+if TYPE_CHECKING:  # torch and torchvision load on first use: `stylebatch status` needs neither
+    import torch
+    from torch import nn
 from .errors import WeightsError
 from .hashing import file_sha256
 
 ENV_WEIGHTS = "STYLEBATCH_WEIGHTS"  # a weights file to use instead of the download
 ENV_OFFLINE = "STYLEBATCH_OFFLINE"  # "1": never download (tests and air-gapped clusters)
-TORCHVISION = VGG19_Weights.IMAGENET1K_V1
 RANDOM_WARNING = (
     "using RANDOM VGG-19 weights (--weights random): results are texture-like smoke-test "
     "output, not real style transfer"
@@ -37,13 +36,29 @@ class WeightsInfo:
         return self.identity.startswith("random:")
 
 
+@cache
+def torchvision_weights():
+    """torchvision's ImageNet VGG-19 weights entry (its URL, hash and metadata)."""
+    from torchvision.models import VGG19_Weights
+
+    return VGG19_Weights.IMAGENET1K_V1
+
+
+def build_features() -> nn.Sequential:
+    from .engine.vgg import build_features as build
+
+    return build()
+
+
 def default_cache_path() -> Path:
     """Where torchvision keeps the ImageNet VGG-19 file (the torch hub cache)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(TORCHVISION.url).name
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(torchvision_weights().url).name
 
 
 def _hash_prefix() -> str:
-    return Path(TORCHVISION.url).stem.rsplit("-", 1)[-1]  # vgg19-dcbb9e9d.pth -> dcbb9e9d
+    return Path(torchvision_weights().url).stem.rsplit("-", 1)[-1]  # vgg19-dcbb9e9d.pth -> dcbb9e9d
 
 
 def _spec(spec: str | None) -> str:
@@ -77,7 +92,7 @@ def missing_weights_message(reason: str) -> str:
         f"the VGG-19 ImageNet weights are not cached and could not be downloaded ({reason}).\n"
         "Three ways out:\n"
         "  1. on a machine with internet access: stylebatch weights download\n"
-        f"     (saves {TORCHVISION.url.rsplit('/', 1)[-1]}, 548 MB, into {default_cache_path().parent})\n"
+        f"     (saves {torchvision_weights().url.rsplit('/', 1)[-1]}, 548 MB, into {default_cache_path().parent})\n"
         "  2. offline: copy a weights file made elsewhere (stylebatch weights export vgg19.pth)\n"
         f"     and pass --weights vgg19.pth, or set {ENV_WEIGHTS}=/path/to/vgg19.pth\n"
         "  3. smoke test only: --weights random (random VGG-19, texture-like results)"
@@ -92,9 +107,11 @@ def download(progress: bool = True) -> Path:
     if os.environ.get(ENV_OFFLINE) == "1":
         raise WeightsError(missing_weights_message(f"{ENV_OFFLINE}=1 forbids downloads"))
     path.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
     try:
         torch.hub.download_url_to_file(
-            TORCHVISION.url, str(path), hash_prefix=_hash_prefix(), progress=progress
+            torchvision_weights().url, str(path), hash_prefix=_hash_prefix(), progress=progress
         )
     except Exception as exc:  # no network, proxy, disk: all end in the same three ways out
         raise WeightsError(missing_weights_message(f"{type(exc).__name__}: {exc}")) from None
@@ -103,6 +120,9 @@ def download(progress: bool = True) -> Path:
 
 def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     """Read a torchvision-format VGG-19 state dict (full or features-only) as features-only."""
+    import torch
+    from torch import nn
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -133,6 +153,9 @@ def check_shapes(state: dict[str, torch.Tensor], path: object) -> None:
 
 def random_features(seed: int) -> nn.Sequential:
     """VGG-19 features initialised as torchvision does (Kaiming normal, zero bias), seeded."""
+    import torch
+    from torch import nn
+
     features = build_features()
     gen = torch.Generator().manual_seed(seed)
     for m in features:
@@ -182,7 +205,7 @@ def ensured(spec: str | None) -> WeightsInfo:
     return _ENSURED.get(_spec(spec)) or ensure(spec)
 
 
-Shipped = tuple[str, WeightsInfo, dict[str, torch.Tensor]]  # (spec as given, resolved, features)
+Shipped = tuple[str, WeightsInfo, "dict[str, torch.Tensor]"]  # (spec as given, resolved, features)
 _SHIPPED: dict[tuple[str, str, str], object] = {}  # (Ray job id, spec, identity) -> object ref
 _INSTALLED: dict[str, WeightsInfo] = {}  # on a worker: spec -> the driver's resolution of it
 
@@ -227,18 +250,20 @@ def verify(path: Path | str | None = None) -> dict[str, str]:
     check_shapes(state, target)
     digest = file_sha256(target)
     report = {"path": str(target), "sha256": digest, "tensors": str(len(state))}
-    if target.name == Path(TORCHVISION.url).name:
+    if target.name == Path(torchvision_weights().url).name:
         if not digest.startswith(_hash_prefix()):
             raise WeightsError(
                 f"{target}: SHA-256 {digest[:16]}... does not match torchvision's {_hash_prefix()}"
                 " (a corrupt or partial download: delete it and download again)"
             )
-        report["matches"] = f"torchvision {TORCHVISION} ({_hash_prefix()})"
+        report["matches"] = f"torchvision {torchvision_weights()} ({_hash_prefix()})"
     return report
 
 
 def export(out: Path | str, spec: str | None = None) -> Path:
     """Write a features-only state dict (~80 MB) for offline workers; atomic."""
+    import torch
+
     info = resolve(spec)
     features = load_features(info)
     out = Path(out)

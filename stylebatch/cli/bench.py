@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..config import parse_set
-from ..engine import bench as _bench
 from ..errors import ConfigError
 from .common import SetOpt, console
 
@@ -45,6 +44,8 @@ def bench(
 
     Example: stylebatch bench --device cuda --size 256,512,1024 --steps 20
     """
+    from ..engine import bench as _bench  # late: the engine imports torch
+
     report = _bench.run(
         _sizes(size),
         steps,

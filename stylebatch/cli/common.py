@@ -9,7 +9,7 @@ import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,7 +25,9 @@ from rich.progress import (
 
 from .. import pipelines, weights
 from ..config import StyleConfig, parse_set
-from ..engine import StepInfo, progress_names
+
+if TYPE_CHECKING:
+    from ..engine import StepInfo
 
 console = Console(stderr=True)
 
@@ -146,6 +148,8 @@ def step_progress(label: str, quiet: bool = False) -> Iterator:
     if quiet:
         yield None
         return
+    from ..engine import progress_names  # late: the engine imports torch
+
     with progress_bar(disable=not interactive(), spinner=True) as progress:
         task = progress.add_task(f"[bold]{label}", total=None, detail="")
 

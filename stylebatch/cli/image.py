@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import api, metadata, weights
+from .. import metadata, weights
 from ..batch.jobs import job_id
 from ..batch.manifest import Job
-from ..checkpoints import CheckpointFile
 from ..config import check_style_weights
 from ..errors import ConfigError, StylebatchError
+
+if TYPE_CHECKING:
+    from ..checkpoints import CheckpointFile
+
 from .common import (
     QuietBarOpt,
     SharedOptions,
@@ -41,6 +44,8 @@ def _checkpoint(content: Path, styles: list[Path], output: Path, blend, cfg) -> 
     """Where this job keeps its finished scales, named by its identity as a batch run would
     compute it (inputs, settings, weights); None when an input cannot be read (the engine's
     loader then says why)."""
+    from ..checkpoints import CheckpointFile  # late: torch
+
     job = Job(
         content.resolve(),
         tuple(s.resolve() for s in styles),
@@ -76,6 +81,8 @@ def image(
     note = metadata.cpu_fallback_note(cfg.device, device)
     if note:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+    from .. import api  # late: torch (the command line starts without it)
+
     checkpoint = _checkpoint(content, styles, output, blend, cfg)
     with step_progress(content.name, quiet) as callback:
         result = api.stylize(
