@@ -26,7 +26,22 @@ _EXPORTS = {
     "WeightsError": "errors",
     "load_pipeline": "pipelines:load",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "StepInfo",
+    "StyleConfig",
+    "StyleResult",
+    "StylebatchError",
+    "Stylized",
+    "Temporal",
+    "VideoConfig",
+    "WeightsError",
+    "load_pipeline",
+    "stylize",
+    "stylize_tensors",
+]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

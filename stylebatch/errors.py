@@ -34,6 +34,16 @@ class InputError(StylebatchError):
         super().__init__(f"{self.path}: {problem}")
 
 
+def check_input_file(path: Path, label: object, kind: str) -> None:
+    """Raise the InputError a user can act on for a path that is missing, a folder or empty."""
+    if not path.exists():
+        raise InputError(label, "file not found")
+    if path.is_dir():
+        raise InputError(label, f"is a directory, not {kind}")
+    if path.stat().st_size == 0:
+        raise InputError(label, "empty file (0 bytes)")
+
+
 class StorageError(StylebatchError):
     """The run directory cannot be written (disk full, read-only, no permission)."""
 

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 if TYPE_CHECKING:  # torch loads on first use (the command line starts without it)
     from torch import Tensor
 
-from .errors import InputError
+from .errors import InputError, check_input_file
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 _UMASK = os.umask(0)
@@ -37,13 +37,7 @@ def open_image(
     """Decode an image file (or its bytes) to RGB, EXIF rotation applied, or raise InputError."""
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
     if not isinstance(source, bytes):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(label, "file not found")
-        if path.is_dir():
-            raise InputError(label, "is a directory, not an image")
-        if path.stat().st_size == 0:
-            raise InputError(label, "empty file (0 bytes)")
+        check_input_file(Path(source), label, "an image")
     elif not source:
         raise InputError(label, "empty file (0 bytes)")
     notes: list[str] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,7 @@ class VideoInfo:
 
 
 def _open(path: Path) -> cv2.VideoCapture:
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir():
-        raise InputError(path, "is a directory, not a video")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
+    check_input_file(path, path, "a video")
     cap = cv2.VideoCapture(os.fspath(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise InputError(path, "not a video OpenCV can decode")
