@@ -38,6 +38,22 @@ def synthetic_style(size: int = 48, seed: int = 1) -> Image.Image:
     return Image.fromarray((img * 255).astype(np.uint8), "RGB")
 
 
+@pytest.fixture(scope="module")
+def content():
+    """The engine tests' content image, [1, 3, 40, 48] in [0, 1]."""
+    from stylebatch.images import pil_to_tensor
+
+    return pil_to_tensor(synthetic_photo(48, 40))
+
+
+@pytest.fixture(scope="module")
+def style():
+    """The engine tests' style image, [1, 3, 40, 40] in [0, 1]."""
+    from stylebatch.images import pil_to_tensor
+
+    return pil_to_tensor(synthetic_style(40))
+
+
 @pytest.fixture
 def photo_path(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"

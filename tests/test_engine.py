@@ -9,21 +9,11 @@ from stylebatch.engine.color import keep_luminance
 from stylebatch.errors import ConfigError
 from stylebatch.images import pil_to_tensor
 
-from .conftest import TINY, synthetic_photo, synthetic_style
+from .conftest import TINY
 
 
 def cfg(pipeline: str = "default", **over) -> StyleConfig:
     return pipelines.load(pipeline, {**TINY, **over})
-
-
-@pytest.fixture(scope="module")
-def content() -> torch.Tensor:
-    return pil_to_tensor(synthetic_photo(48, 40))
-
-
-@pytest.fixture(scope="module")
-def style() -> torch.Tensor:
-    return pil_to_tensor(synthetic_style(40))
 
 
 def test_result_shape_range_and_history(content, style):

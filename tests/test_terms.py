@@ -6,23 +6,12 @@ import torch
 from stylebatch import StyleConfig, pipelines, stylize_tensors
 from stylebatch.cli.common import step_progress
 from stylebatch.engine import progress_names, terms, weight_keys
-from stylebatch.images import pil_to_tensor
 
-from .conftest import TINY, synthetic_photo, synthetic_style
+from .conftest import TINY
 
 
 def cfg(**over) -> StyleConfig:
     return pipelines.load("default", {**TINY, "scales": 1, **over})
-
-
-@pytest.fixture(scope="module")
-def content() -> torch.Tensor:
-    return pil_to_tensor(synthetic_photo(48, 40))
-
-
-@pytest.fixture(scope="module")
-def style() -> torch.Tensor:
-    return pil_to_tensor(synthetic_style(40))
 
 
 @pytest.fixture(scope="module")
