@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .config import CHECKPOINT_AFTER_SECONDS
+from .config import CHECKPOINT_AFTER_SECONDS, user_cache
 from .images import atomic_write
 
 log = logging.getLogger("stylebatch")
@@ -30,8 +30,7 @@ log = logging.getLogger("stylebatch")
 
 def resume_dir() -> Path:
     """Where scale checkpoints are kept (the user's cache)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "stylebatch" / "resume"
+    return user_cache() / "resume"
 
 
 @dataclass

@@ -11,10 +11,12 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
 import tomllib
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
@@ -23,6 +25,7 @@ PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MAX_SIZE = 16384  # longest side: WebP's limit, and far beyond what fits in GPU memory
 MAX_PIXELS_LIMIT = 1 << 32  # highest max_pixels: Pillow's decoders index pixels with 32 bits
+RUN_STATES = "runs"  # under the user's cache: the ledger and report of runs whose --out is a storage URL
 CHECKPOINT_AFTER_SECONDS = 60.0  # a job this old keeps each finished scale to resume from
 
 
@@ -298,3 +301,8 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         check_setting(key, value)
         out[key] = value
     return out
+
+
+def user_cache() -> Path:
+    """stylebatch's folder in the user's cache (`$XDG_CACHE_HOME/stylebatch`, else `~/.cache/...`)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stylebatch"

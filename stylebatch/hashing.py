@@ -20,3 +20,33 @@ def file_sha256(path: str | os.PathLike) -> str:
                 digest.update(block)
         _CACHE[key] = digest.hexdigest()
     return _CACHE[key]
+
+
+_URL_CACHE: dict[str, str] = {}
+
+
+def input_fingerprint(path: str | os.PathLike) -> str:
+    """What identifies an input's contents: the sha256 of a local file, or for a storage URL a
+    hash of its version metadata (ETag, version id, size), read without downloading it.
+
+    URL answers are cached until `forget_urls()` (called when a run is prepared: objects change).
+    """
+    from .storage import fingerprint, is_url
+
+    if not is_url(path):
+        return file_sha256(path)
+    url = str(path)
+    if url not in _URL_CACHE:
+        _URL_CACHE[url] = fingerprint(url)
+    return _URL_CACHE[url]
+
+
+def remember_url(url: str, meta: dict) -> None:
+    """Take an object's fingerprint from metadata a listing already gave (no request)."""
+    from .storage import fingerprint
+
+    _URL_CACHE[str(url)] = fingerprint(str(url), meta)
+
+
+def forget_urls() -> None:
+    _URL_CACHE.clear()

@@ -16,6 +16,25 @@ os.environ.pop("STYLEBATCH_WEIGHTS", None)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# The loopback S3 of test_object_storage.py (moto, started on demand), known before Ray starts so
+# the session's workers find it the standard way: environment variables, as on a real cluster.
+S3_ENV = {
+    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
 def synthetic_photo(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
     """A smooth gradient with a few shapes: enough structure for content features."""
     rng = np.random.default_rng(seed)
@@ -106,7 +125,7 @@ def ray_session(faults_file: Path):
             object_store_memory=100 * 1024**2,
             runtime_env={
                 "worker_process_setup_hook": "tests.faultplug.install_faults",
-                "env_vars": {FAULTS_ENV: str(faults_file), "PYTHONPATH": path},
+                "env_vars": {FAULTS_ENV: str(faults_file), "PYTHONPATH": path, **S3_ENV},
             },
         )
     yield ray

@@ -14,7 +14,9 @@ from typing import Any
 
 from ..config import StyleConfig
 from ..errors import LedgerError, storage_message
+from ..storage import Url
 from . import cluster, pool
+from .destination import Destination
 from .jobs import Entry, JobResult, JobSpec
 from .ledger import Ledger
 from .options import Reporter, RunOptions, RunSummary
@@ -33,7 +35,7 @@ class ImageRun:
     def __init__(
         self,
         ledger: Ledger,
-        run_dir: Path,
+        dest: Destination,
         todo: list[Entry],
         options: RunOptions,
         base_cfg: StyleConfig,
@@ -41,7 +43,7 @@ class ImageRun:
         summary: RunSummary,
     ) -> None:
         self.ray = cluster.connect(options.address)
-        self.ledger, self.run_dir, self.options, self.cfg = ledger, run_dir, options, base_cfg
+        self.ledger, self.dest, self.options, self.cfg = ledger, dest, options, base_cfg
         self.reporter, self.summary = reporter, summary
         self.spec = pool.pool_size(self.ray, options, base_cfg)
         self.pool = pool.get_pool(self.ray, self.spec, base_cfg)
@@ -163,14 +165,20 @@ class ImageRun:
                 continue
             self.ledger.mark_running(entry.id, w.name)
             w.give_weights(entry.cfg.weights)
-            ref = w.handle.run.remote(JobSpec.of(entry, w.name), *inputs)
+            spec = JobSpec.of(entry, w.name, self._destination(entry))
+            ref = w.handle.run.remote(spec, *inputs)
             w.refs.append(ref)
             self.inflight[ref] = (entry, w)
             self.summary.started += 1
 
-    def _shipped(self, path: Path) -> Any:
-        """The input as the worker gets it: a path (shared filesystem) or bytes in the object store."""
-        if self.options.shared_fs:
+    def _destination(self, entry: Entry) -> str:
+        """The storage URL the worker writes the output to; '' when the driver writes it."""
+        return str(self.dest.location(entry.job.output)) if self.dest.remote else ""
+
+    def _shipped(self, path: Path | Url) -> Any:
+        """The input as the worker gets it: a URL or a path it reads itself (storage, shared
+        filesystem), or bytes in the object store."""
+        if self.options.shared_fs or isinstance(path, Url):
             return str(path)
         if path not in self.refs:
             try:
@@ -226,13 +234,16 @@ class ImageRun:
             self.ledger.mark_failed(entry.id, result.error, worker=result.worker, node=result.node)
             self.reporter.finished(entry.job.label, False, result.error)
             return
-        self.writer.submit((entry, result), self.run_dir / entry.job.output, result.data, result.sidecar)
+        if self.dest.remote:  # the worker has written the output and its sidecar
+            self._stored(entry, result, None)
+            return
+        self.writer.submit((entry, result), self.dest.root / entry.job.output, result.data, result.sidecar)
 
     def _stored(self, entry: Entry, result: JobResult, error: OSError | None) -> None:
         """The writer is done with a result: record it as done, or as failed with the write's error."""
         label = entry.job.label
         if error is not None:  # disk full, read-only, no permission: this job's failure
-            msg = storage_message(error, self.run_dir / entry.job.output)
+            msg = storage_message(error, self.dest.root / entry.job.output)
             self.ledger.mark_failed(entry.id, msg, worker=result.worker, node=result.node)
             self.reporter.finished(label, False, msg)
             return

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import StyleConfig
-from ..hashing import file_sha256
+from ..hashing import input_fingerprint
 from .manifest import Job, RowError
 
 # settings that change how fast a result comes, not what it is: not part of a job's identity
@@ -31,10 +31,11 @@ def job_params(cfg: StyleConfig) -> dict[str, Any]:
 
 
 def inputs_hash(job: Job) -> str:
-    """sha256 over the content hashes of the job's content and style files, in order."""
+    """sha256 over the fingerprints of the job's content and style inputs, in order (a local
+    file's content hash; a storage object's version metadata)."""
     inputs = hashlib.sha256()
     for path in (job.content, *job.styles):
-        inputs.update(file_sha256(path).encode())
+        inputs.update(input_fingerprint(path).encode())
     return inputs.hexdigest()
 
 
@@ -83,7 +84,7 @@ def make_entry(
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One image job as a worker receives it (inputs travel beside it, as bytes or paths)."""
+    """One image job as a worker receives it (inputs travel beside it: bytes, paths or URLs)."""
 
     id: str
     label: str
@@ -94,9 +95,10 @@ class JobSpec:
     row: dict[str, Any]  # {"source": manifest, "line": n}: the sidecar's manifest_row
     cfg: StyleConfig  # the job's effective settings: every manifest override is in here
     worker: str = ""
+    destination: str = ""  # a storage URL: the worker writes the output (and sidecar) there
 
     @classmethod
-    def of(cls, entry: Entry, worker: str) -> JobSpec:
+    def of(cls, entry: Entry, worker: str, destination: str = "") -> JobSpec:
         job = entry.job
         return cls(
             id=entry.id,
@@ -108,6 +110,7 @@ class JobSpec:
             row={"source": job.source, "line": job.row},
             cfg=entry.cfg,
             worker=worker,
+            destination=destination,
         )
 
 
@@ -120,7 +123,7 @@ class JobResult:
     worker: str | None = None
     node: str | None = None
     error: str | None = None  # set: the job failed (the other outputs are absent)
-    data: bytes | None = None  # the encoded output image
+    data: bytes | None = None  # the encoded output image (None when the worker stored it itself)
     sidecar: dict[str, Any] | None = None
     losses: dict[str, float] | None = None
     history: list[dict[str, float]] | None = None

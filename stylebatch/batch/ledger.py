@@ -180,9 +180,9 @@ class Ledger:
 
     # -- the driver's side -------------------------------------------------------------------
 
-    def sync(self, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path) -> dict:
+    def sync(self, entries: list[Entry], invalid: list[RowError], retry_failed: bool, dest: Any) -> dict:
         """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
-        return resume.sync(self, entries, invalid, retry_failed, out_dir)
+        return resume.sync(self, entries, invalid, retry_failed, dest)
 
     def start_run(self, config: dict, options: dict) -> int:
         with self.tx() as db:

@@ -14,6 +14,7 @@ class RunOptions:
     gpus_per_worker: float = 1.0
     address: str | None = None  # join a cluster (else RAY_ADDRESS, else an embedded local Ray)
     shared_fs: bool = False  # inputs are visible to every node by path: do not ship bytes
+    outputs: str | None = None  # a storage prefix the workers write to (else the run directory)
     skip_invalid: bool = False
     retry_failed: bool = True
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .destination import Destination
 from .jobs import RUNTIME_ONLY
 from .ledger import LEDGER_NAME, Ledger
 from .sidecars import iter_sidecars, result_columns
@@ -19,8 +20,8 @@ _INSERT = (
 )
 
 
-def rebuild(run_dir: str | os.PathLike) -> int:
-    """A new ledger from the outputs' sidecars (each names its job id, inputs, settings, losses).
+def rebuild(run_dir: str | os.PathLike, dest: Destination | None = None) -> int:
+    """A new ledger from the outputs' sidecars (in `run_dir`, or at `dest`) (each names its job id, inputs, settings, losses).
 
     A damaged ledger is kept beside it as `ledger.sqlite.damaged-TIME`. Returns the jobs recovered
     as done; the next `sync` skips those whose inputs, settings and weights are unchanged.
@@ -35,7 +36,7 @@ def rebuild(run_dir: str | os.PathLike) -> int:
     n = 0
     try:
         with ledger.tx() as db:
-            for output, side in iter_sidecars(run_dir):
+            for output, side in dest.sidecars() if dest else iter_sidecars(run_dir):
                 db.execute(_INSERT, _row(output, side))
                 n += 1
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .jobs import Entry, invalid_id, job_params
@@ -15,6 +14,7 @@ from .manifest import RowError
 from .sidecars import finished_output, result_columns
 
 if TYPE_CHECKING:
+    from .destination import Destination
     from .ledger import Ledger
 
 _INSERT = (
@@ -48,19 +48,19 @@ class _Plan:
     adopted: list[tuple] = field(default_factory=list)
     params_json: dict[int, str] = field(default_factory=dict)  # one JSON text per config object
 
-    def decide(self, e: Entry, status: str | None, retry_failed: bool, out_dir: Path) -> None:
+    def decide(self, e: Entry, status: str | None, retry_failed: bool, dest: Destination) -> None:
         if status is None:
             self.inserts.append(self._new_row(e))
             self.run.append(e.id)
             return
-        side = finished_output(out_dir, e) if status in ("pending", "running") else None
+        side = finished_output(dest, e) if status in ("pending", "running") else None
         if side is not None:  # written by a run that died before its ledger could say so
             self.adopted.append((*result_columns(side), self.now, e.id))
             self.skipped += 1
         elif (
             status in ("pending", "running")
             or (status == "failed" and retry_failed)
-            or (status == "done" and not (out_dir / e.job.output).exists())
+            or (status == "done" and not dest.exists(e.job.output))
         ):
             self.redo.append((self.now, e.id))
             self.run.append(e.id)
@@ -78,7 +78,7 @@ class _Plan:
 
 
 def sync(
-    ledger: Ledger, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path
+    ledger: Ledger, entries: list[Entry], invalid: list[RowError], retry_failed: bool, dest: Destination
 ) -> dict:
     """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
     plan = _Plan(time.time())
@@ -86,7 +86,7 @@ def sync(
         known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
         db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
         for e in entries:
-            plan.decide(e, known.get(e.id), retry_failed, out_dir)
+            plan.decide(e, known.get(e.id), retry_failed, dest)
         db.executemany(_INSERT, plan.inserts)
         db.executemany(_REDO, plan.redo)
         db.executemany(_KEEP, plan.keep)

@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import weights
+from .. import storage, weights
 from ..config import StyleConfig
 from ..errors import ConfigError, LedgerError, StorageError, storage_message
-from ..hashing import file_sha256 as file_hash
+from ..hashing import input_fingerprint
+from .destination import Destination, destination
 from .imagerun import ImageRun
 from .jobs import Entry, job_params, make_entry
 from .ledger import LEDGER_NAME, Ledger
@@ -52,10 +53,10 @@ def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
     shared = {
         key: (cfg, job_params(cfg), weights.resolve(cfg.weights).identity) for key, cfg in configs.items()
     }
-    paths = sorted({p for job in jobs for p in (job.content, *job.styles)})
+    paths = sorted({p for job in jobs for p in (job.content, *job.styles)}, key=str)
     with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:  # fills the per-process hash cache
         parts = (paths[i::HASH_THREADS] for i in range(HASH_THREADS))
-        list(pool.map(lambda part: [file_hash(p) for p in part], parts))
+        list(pool.map(lambda part: [input_fingerprint(p) for p in part], parts))
     entries = []
     for job in jobs:
         cfg, params, weights_identity = shared[job.overrides]
@@ -81,10 +82,13 @@ def run_batch(
     """
     run_dir = Path(run_dir)
     reporter = reporter or Reporter()
-    problems = output_problems([e.job for e in entries], run_dir)
+    dest = destination(run_dir, options.outputs)
+    problems = output_problems([e.job for e in entries], None if dest.remote else run_dir)
     if problems:
         raise ConfigError("\n".join(problems) + "\n(nothing was run)")
     check_writable(run_dir)
+    if dest.remote:
+        _check_remote_writable(dest)
     try:
         lock = RunLock(run_dir).__enter__()
     except OSError as exc:
@@ -92,14 +96,17 @@ def run_batch(
     try:
         remove_stale_temps(run_dir)
         rebuilt = None
-        lost = not (run_dir / LEDGER_NAME).exists() and has_sidecars(run_dir)
+        no_ledger = not (run_dir / LEDGER_NAME).exists()
+        lost = no_ledger and (
+            next(dest.sidecars(), None) is not None if dest.remote else has_sidecars(run_dir)
+        )
         if rebuild_ledger or lost:
-            rebuilt = rebuild(run_dir)
+            rebuilt = rebuild(run_dir, dest)
             why = "" if rebuild_ledger else f" (no {LEDGER_NAME} found)"
             reporter.note(f"rebuilt the ledger from {rebuilt} output sidecar(s){why}")
         ledger = Ledger(run_dir)
         try:
-            summary = _run(ledger, run_dir, entries, options, base_cfg, invalid or [], reporter)
+            summary = _run(ledger, dest, entries, options, base_cfg, invalid or [], reporter)
             summary.rebuilt = rebuilt
             return summary
         finally:
@@ -108,13 +115,13 @@ def run_batch(
         lock.__exit__(None, None, None)
 
 
-def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunSummary:
+def _run(ledger, dest, entries, options, base_cfg, invalid, reporter) -> RunSummary:
     """Plan the run against the ledger, run what is to do, record the run's counts."""
     t0 = time.perf_counter()
-    summary, todo, run_id = _plan(ledger, run_dir, entries, options, base_cfg, invalid)
+    summary, todo, run_id = _plan(ledger, dest, entries, options, base_cfg, invalid)
     reporter.begin(summary.total, ledger.counts()["done"], len(todo))
     try:
-        _execute(ledger, run_dir, todo, options, base_cfg, reporter, summary)
+        _execute(ledger, dest, todo, options, base_cfg, reporter, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -128,10 +135,10 @@ def _run(ledger, run_dir, entries, options, base_cfg, invalid, reporter) -> RunS
     return summary
 
 
-def _plan(ledger, run_dir, entries, options, base_cfg, invalid) -> tuple[RunSummary, list[Entry], int]:
+def _plan(ledger, dest, entries, options, base_cfg, invalid) -> tuple[RunSummary, list[Entry], int]:
     """Register the jobs, open the run's record: (summary so far, entries to run, run id)."""
     try:
-        plan = ledger.sync(entries, invalid, options.retry_failed, run_dir)
+        plan = ledger.sync(entries, invalid, options.retry_failed, dest)
         run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
     except LedgerError as exc:
         raise StorageError(f"{exc}; nothing was run: free some space or choose another --out") from None
@@ -140,16 +147,24 @@ def _plan(ledger, run_dir, entries, options, base_cfg, invalid) -> tuple[RunSumm
     return summary, [by_id[i] for i in plan["run"]], run_id
 
 
-def _execute(ledger, run_dir, todo, options, base_cfg, reporter, summary) -> None:
+def _execute(ledger, dest, todo, options, base_cfg, reporter, summary) -> None:
     """Image jobs on the worker pool first, then video jobs one by one."""
     images_todo = [e for e in todo if e.job.kind == "image"]
     videos_todo = [e for e in todo if e.job.kind == "video"]
     if images_todo:
-        ImageRun(ledger, run_dir, images_todo, options, base_cfg, reporter, summary).run()
+        ImageRun(ledger, dest, images_todo, options, base_cfg, reporter, summary).run()
         if videos_todo:
             release_workers()  # the video layer starts its own actors: free the resources
     for entry in videos_todo:
-        run_video(ledger, run_dir, entry, options, reporter, summary)
+        run_video(ledger, dest, entry, options, reporter, summary)
+
+
+def _check_remote_writable(dest: Destination) -> None:
+    """Refuse a storage prefix that cannot be written (no bucket, no credentials, denied)."""
+    try:
+        storage.check_writable(dest.root)
+    except OSError as exc:
+        raise StorageError(f"--out: {exc}; nothing was run") from None
 
 
 def _finish(ledger: Ledger, run_id: int, summary: RunSummary) -> None:

@@ -7,9 +7,12 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .jobs import Entry
+
+if TYPE_CHECKING:
+    from .destination import Destination
 
 
 def read_sidecar(path: Path) -> dict[str, Any] | None:
@@ -38,13 +41,11 @@ def has_sidecars(run_dir: str | os.PathLike) -> bool:
     return Path(run_dir).is_dir() and next(iter_sidecars(Path(run_dir)), None) is not None
 
 
-def finished_output(out_dir: Path, entry: Entry) -> dict[str, Any] | None:
+def finished_output(dest: Destination, entry: Entry) -> dict[str, Any] | None:
     """The sidecar of `entry`'s output if both are there and the sidecar names this very job."""
-    output = out_dir / entry.job.output
-    sidecar = Path(f"{output}.json")
-    if entry.job.kind != "image" or not output.is_file() or not sidecar.is_file():
+    if entry.job.kind != "image":
         return None
-    data = read_sidecar(sidecar)
+    data = dest.sidecar(entry.job.output)
     return data if data is not None and data.get("job_id") == entry.id else None
 
 

@@ -6,6 +6,7 @@ is never asked anything.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import ray
 
-from .. import api, images, metadata, weights
+from .. import api, images, metadata, storage, weights
 from ..checkpoints import CheckpointFile
 from ..config import StyleConfig
 from ..engine import Callback, StepInfo, get_extractor, pick_device
@@ -55,7 +56,8 @@ def run_job(
     cache: dict | None = None,
     callback: Callback | None = None,
 ) -> JobResult:
-    """Decode the inputs, stylise, encode the result. Inputs are bytes or (shared-fs) paths.
+    """Decode the inputs, stylise, encode the result. Inputs are bytes, (shared-fs) paths or
+    storage URLs; with `spec.destination` the output and its sidecar are uploaded there.
 
     Returns the encoded image, its sidecar and what the ledger records; a job-level problem
     (bad image, bad settings, out of memory) comes back as a result with `error`, never raised.
@@ -76,6 +78,9 @@ def run_job(
         )
         sidecar = _sidecar(spec, out, started, notes)
         data = images.encode(out.image, images.format_for(spec.output), cfg.quality)
+        if spec.destination:
+            _store(spec.destination, data, sidecar)
+            data = None
     except Exception as exc:
         return JobResult(started=started, ended=time.time(), error=_error_message(exc, spec))
     r = out.result
@@ -97,11 +102,18 @@ def _load_inputs(
 ) -> tuple[Any, list, list[str]]:
     """(content image, style images, notes): an animated image's first frame and the like are noted."""
     max_pixels = spec.cfg.max_pixels
+    content, *styles = (storage.read_bytes(x) if storage.is_url(x) else x for x in (content, *styles))
     loaded = [images.open_image(content, max_pixels, name=spec.content)]
     loaded += [images.open_image(s, max_pixels, name=n) for s, n in zip(styles, spec.styles, strict=True)]
     names = [spec.content, *spec.styles]
     notes = [f"{os.path.basename(n)}: {note}" for n, x in zip(names, loaded, strict=True) for note in x.notes]
     return loaded[0].image, [x.image for x in loaded[1:]], notes
+
+
+def _store(url: str, data: bytes, sidecar: dict[str, Any]) -> None:
+    """Upload the output, then its sidecar: the sidecar naming the job marks it finished."""
+    storage.write_bytes(url, data)
+    storage.write_bytes(f"{url}.json", json.dumps(sidecar, indent=2, default=str).encode())
 
 
 def _sidecar(spec: JobSpec, out: Any, started: float, notes: list[str]) -> dict[str, Any]:

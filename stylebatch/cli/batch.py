@@ -10,6 +10,7 @@ from typing import Annotated, Any, NamedTuple
 import typer
 from rich.table import Table
 
+from .. import storage
 from ..batch import manifest as mf
 from ..batch import report as rp
 from ..batch.manifest import Job, RowError
@@ -18,7 +19,20 @@ from ..errors import ConfigError, StorageError, storage_message
 from .common import SharedOptions, console, warn_if_random, with_shared_options
 from .reporter import RichReporter
 
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory: outputs, ledger, report.")]
+OutOpt = Annotated[
+    str,
+    typer.Option(
+        "--out", "-o", help="Run directory (outputs, ledger, report), or a storage URL for the outputs."
+    ),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="With a storage --out: the local folder for the ledger and report "
+        "(default: in the user's cache, one per URL).",
+    ),
+]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", help="Worker actors (default: one per GPU, else 1).", min=1)
 ]
@@ -39,7 +53,9 @@ RebuildOpt = Annotated[
         "--rebuild-ledger", help="Rebuild a damaged or lost ledger.sqlite from the outputs' sidecars first."
     ),
 ]
-StylesOpt = Annotated[list[Path], typer.Option("--style", "-s", help="A style image (repeatable).")]
+StylesOpt = Annotated[
+    list[str], typer.Option("--style", "-s", help="A style image, a path or a storage URL (repeatable).")
+]
 
 manifest_app = typer.Typer(help="Write manifests.", no_args_is_help=True)
 
@@ -78,11 +94,29 @@ class _Flags(NamedTuple):
     rebuild_ledger: bool
 
 
-def _execute(out: Path, jobs: list[Job], invalid: list[RowError], cfg: StyleConfig, flags: _Flags) -> None:
+def _places(out: str, state: Path | None) -> tuple[Path, str | None]:
+    """(the run's local folder: ledger, report; the storage URL of the outputs or None)."""
+    if storage.is_url(out):
+        return (state or storage.state_dir(out)), out.rstrip("/") + "/"
+    if state is not None:
+        raise ConfigError("--state is for a storage --out; a local run keeps its ledger in --out")
+    run_dir = storage.location(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    return run_dir, None
+
+
+def _run_dir(run_dir: str) -> Path:
+    """A run's local folder, given as itself or as the storage URL its outputs went to."""
+    return storage.state_dir(run_dir.rstrip("/") + "/") if storage.is_url(run_dir) else Path(run_dir)
+
+
+def _execute(
+    out: str, state: Path | None, jobs: list[Job], invalid: list[RowError], cfg: StyleConfig, flags: _Flags
+) -> None:
     from ..batch.scheduler import Reporter, RunOptions, prepare, run_batch
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a directory")
+    run_dir, outputs = _places(out, state)
     warn_if_random(cfg)
     quiet, rebuild_ledger = flags.quiet, flags.rebuild_ledger
     options = RunOptions(
@@ -92,32 +126,44 @@ def _execute(out: Path, jobs: list[Job], invalid: list[RowError], cfg: StyleConf
         shared_fs=flags.shared_fs,
         skip_invalid=flags.skip_invalid,
         retry_failed=not flags.no_retry_failed,
+        outputs=outputs,
     )
     for err in invalid:
         console.print(f"[yellow]skipped invalid row[/] {err}", highlight=False, soft_wrap=True)
     entries = prepare(jobs, cfg)  # loads the weights: missing ones stop here, before any worker
     reporter = Reporter() if quiet else RichReporter()
-    summary = run_batch(out, entries, options, cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
-    try:
-        info = rp.write_report(out)
-    except OSError as exc:  # the outputs and the ledger are written; only the report is missing
-        console.print(f"[yellow]warning:[/] no report: {storage_message(exc, out)}", highlight=False)
-        info = rp.status(out)
-        info.setdefault("html", None)
-        info.setdefault("contact_sheet", None)
+    summary = run_batch(run_dir, entries, options, cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
+    info = _report(run_dir, outputs)
     if not quiet:
         _print_summary(out, info, summary)
         if info.get("html"):
             console.print(
                 f"report: {info['html']}" + (f", {info['contact_sheet']}" if info["contact_sheet"] else "")
             )
+        if outputs and info.get("html"):
+            console.print(f"report copied to {outputs}{rp.HTML_NAME}; ledger in {run_dir}", highlight=False)
     raise typer.Exit(summary.exit_code)
+
+
+def _report(run_dir: Path, outputs: str | None) -> dict[str, Any]:
+    """Write the run's report (and copy it beside storage outputs); the status if it cannot be."""
+    try:
+        info = rp.write_report(run_dir)
+        if outputs:
+            rp.publish(run_dir, info, outputs)
+    except OSError as exc:  # the outputs and the ledger are written; only the report is missing
+        console.print(f"[yellow]warning:[/] no report: {storage_message(exc, run_dir)}", highlight=False)
+        info = rp.status(run_dir)
+        info.setdefault("html", None)
+        info.setdefault("contact_sheet", None)
+    return info
 
 
 @with_shared_options
 def run(
-    manifest: Annotated[Path, typer.Argument(help="A CSV or JSONL manifest.")],
+    manifest: Annotated[str, typer.Argument(help="A CSV or JSONL manifest (a path or a storage URL).")],
     out: OutOpt,
+    state: StateOpt = None,
     shared: SharedOptions = SharedOptions(),
     workers: WorkersOpt = None,
     gpus_per_worker: GpusOpt = 1.0,
@@ -133,6 +179,8 @@ def run(
     """Run (or resume) every job of a manifest into a run directory.
 
     Example: stylebatch run manifests/example.csv --out runs/demo --size 512
+
+    Storage: stylebatch run s3://bucket/night.csv --out s3://bucket/styled/
     """
     cfg = shared.config()
     parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
@@ -141,14 +189,17 @@ def run(
     flags = _Flags(
         workers, gpus_per_worker, address, shared_fs, skip_invalid, no_retry_failed, quiet, rebuild_ledger
     )
-    _execute(out, parsed.jobs, parsed.errors, cfg, flags)
+    _execute(out, state, parsed.jobs, parsed.errors, cfg, flags)
 
 
 @with_shared_options
 def folder(
-    photos: Annotated[Path, typer.Argument(help="A folder of images (searched recursively).")],
+    photos: Annotated[
+        str, typer.Argument(help="A folder of images (searched recursively), or a storage prefix.")
+    ],
     styles: StylesOpt,
     out: OutOpt,
+    state: StateOpt = None,
     shared: SharedOptions = SharedOptions(),
     workers: WorkersOpt = None,
     gpus_per_worker: GpusOpt = 1.0,
@@ -166,7 +217,7 @@ def folder(
     skipped: list[Path] = []
     jobs = mf.folder_jobs(photos, styles, cfg, exclude=out, skipped=skipped)
     if skipped:
-        names = ", ".join(os.path.relpath(p, photos) for p in skipped[:5])
+        names = ", ".join(_relative(p, photos) for p in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         console.print(
             f"[yellow]note:[/] skipped {len(skipped)} file(s) that are not images: {names}{more}",
@@ -175,18 +226,22 @@ def folder(
     flags = _Flags(
         workers, gpus_per_worker, address, shared_fs, False, no_retry_failed, quiet, rebuild_ledger
     )
-    _execute(out, jobs, [], cfg, flags)
+    _execute(out, state, jobs, [], cfg, flags)
+
+
+def _relative(path: Any, root: str) -> str:
+    return str(path)[len(root.rstrip("/")) + 1 :] if storage.is_url(root) else os.path.relpath(path, root)
 
 
 def status(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    run_dir: Annotated[str, typer.Argument(help="A run directory (or the storage URL of its outputs).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Summarise a run directory: counts, throughput, ETA, failures (also while it runs).
 
     Example: stylebatch status runs/demo --json
     """
-    info = rp.status(run_dir)
+    info = rp.status(_run_dir(run_dir))
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -196,13 +251,15 @@ def status(
         console.print(f"running: {len(info['in_flight'])} job(s) in flight{eta}", highlight=False)
 
 
-def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+def report(
+    run_dir: Annotated[str, typer.Argument(help="A run directory (or the storage URL of its outputs).")],
+) -> None:
     """Write contact_sheet.jpg and report.html for a run and print its summary.
 
     Example: stylebatch report runs/demo
     """
     try:
-        info = rp.write_report(run_dir)
+        info = rp.write_report(_run_dir(run_dir))
     except OSError as exc:
         raise StorageError(f"no report: {storage_message(exc, run_dir)}") from None
     _print_summary(run_dir, info)

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import storage
 from .. import weights as weights_
 from ..config import CHOICES, StyleConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError, StorageError
 from .common import (
     QuietBarOpt,
     SharedOptions,
@@ -37,9 +38,14 @@ TemporalOpt = Annotated[
 
 @with_shared_options(steps=FrameStepsOpt)
 def video(
-    source: Annotated[Path, typer.Argument(help="The video to stylise (any format OpenCV/FFmpeg reads).")],
-    style: Annotated[list[Path], typer.Option("--style", "-s", help="A style image (repeat to blend).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output video (.mp4).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The video to stylise (any format OpenCV/FFmpeg reads; a path or a storage URL)."
+        ),
+    ],
+    style: Annotated[list[str], typer.Option("--style", "-s", help="A style image (repeat to blend).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output video (.mp4; a path or a storage URL).")],
     style_weights: StyleWeightsOpt = None,
     temporal: TemporalOpt = None,
     workers: Annotated[
@@ -60,22 +66,28 @@ def video(
     """Stylise a video frame by frame with temporal consistency; the audio is kept.
 
     Example: stylebatch video clip.mp4 --style starry_night.jpg --out clip_styled.mp4 --workers 2
+
+    Storage URLs are downloaded into the run directory first; a storage --out is uploaded at the end.
     """
     from ..video import stylize_video
 
     cfg = _video_config(shared, temporal)
     blend = parse_weights(style_weights, len(style))
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
+    target = storage.location(out)
+    if target.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
         raise ConfigError(f"--out {out}: use a .mp4 (or .mov / .mkv) file name")
     warn_if_random(cfg)
     weights_.ensure(cfg.weights)  # on the driver, before any decoding or worker: one message, exit 2
-    run_dir = run_dir or out.with_name(out.name + ".run")
+    remote = isinstance(target, storage.Url)
+    run_dir = run_dir or (storage.state_dir(out) if remote else target.with_name(target.name + ".run"))
+    local_out = run_dir / "output" / target.name if remote else target
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    with _frame_progress(source.name, quiet) as callback:
+    src, *styles = _local_inputs([source, *style], run_dir / "inputs")
+    with _frame_progress(src.name, quiet) as callback:
         report = stylize_video(
-            source,
-            style,
-            out,
+            src,
+            styles,
+            local_out,
             cfg,
             run_dir=run_dir,
             style_weights=blend,
@@ -87,6 +99,23 @@ def video(
             callback=callback,
         )
     _print_video_report(report)
+    if remote:
+        try:
+            storage.upload(local_out, str(target), then=(Path(f"{local_out}.json"),))
+        except OSError as exc:
+            raise StorageError(f"{exc}; the video is kept at {local_out}") from None
+        console.print(f"uploaded to {target}", highlight=False)
+
+
+def _local_inputs(names: list[str], folder: Path) -> list[Path]:
+    """Each input as a local file: storage objects are downloaded into `folder` (once)."""
+    out = []
+    for name in names:
+        try:
+            out.append(storage.fetch(storage.location(name), folder))
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+    return out
 
 
 def _video_config(shared: SharedOptions, temporal: str | None) -> StyleConfig:

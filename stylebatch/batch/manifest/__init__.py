@@ -15,9 +15,11 @@ import os
 from pathlib import Path
 
 from ...config import StyleConfig
+from ...storage import location
 from .columns import header_errors, row_job
 from .folders import folder_jobs, is_image, scan_folder, to_csv
 from .job import Job, ManifestError, Parsed, RowError
+from .objects import check_objects
 from .outputs import default_output, name_max, output_problems, safe_output, style_tags
 from .rows import csv_header, csv_rows, is_jsonl, jsonl_rows, read_text
 
@@ -44,7 +46,7 @@ def _add(out: Parsed, job: Job, seen: set[tuple], by_output: dict[str, Job]) -> 
 
 def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parsed:
     """Read a CSV or JSONL manifest: valid jobs (duplicates collapsed) and every bad row."""
-    path = Path(os.path.abspath(path))
+    path = location(path)
     base_cfg = base_cfg or StyleConfig()
     text = read_text(path)
     jsonl = is_jsonl(path, text)
@@ -55,15 +57,18 @@ def parse(path: str | os.PathLike, base_cfg: StyleConfig | None = None) -> Parse
             out.fatal = True
             return out
     resolved: dict[str, tuple[Path, str]] = {}
-    seen: set[tuple] = set()
-    by_output: dict[str, Job] = {}
     for number, row in jsonl_rows(path, text) if jsonl else csv_rows(path, text):
         if isinstance(row, RowError):
             out.errors.append(row)
         elif not row:
             out.empty += 1
         elif (job := row_job(path, number, row, base_cfg, out.errors, resolved)) is not None:
-            _add(out, job, seen, by_output)
+            out.jobs.append(job)
+    candidates, out.jobs = check_objects(out), []  # storage objects: all checked at once
+    seen: set[tuple] = set()
+    by_output: dict[str, Job] = {}
+    for job in candidates:
+        _add(out, job, seen, by_output)
     if not out.jobs and not out.errors:
         out.errors.append(RowError(str(path), 0, "manifest", "no rows"))
         out.fatal = True

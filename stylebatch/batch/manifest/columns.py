@@ -28,6 +28,7 @@ from ...config import (
     require_setting,
 )
 from ...errors import ConfigError
+from ...storage import Url, join
 from .job import VIDEO_EXTENSIONS, Job, RowError
 from .outputs import IMAGE_OUTPUTS, RESERVED_OUTPUTS, default_output, safe_output
 from .rows import split
@@ -51,10 +52,13 @@ def header_errors(path: Path, header: list[str]) -> list[RowError]:
     return errors
 
 
-def _resolve_path(folder: Path, value: str) -> tuple[Path, str]:
-    """(absolute path, problem or ''), with one stat."""
-    text = os.path.abspath(os.path.join(folder, os.path.expanduser(value)))
-    p = Path(text)
+def _resolve_path(folder: Path | Url, value: str) -> tuple[Path | Url, str]:
+    """(absolute path or storage URL, problem or ''), with one stat for a local file (storage
+    objects are checked together once the manifest is read: `objects.check_objects`)."""
+    p = join(folder, value)
+    if isinstance(p, Url):
+        return p, ""
+    text = str(p)
     try:
         is_dir = stat.S_ISDIR(os.stat(text).st_mode)
     except OSError:

@@ -9,27 +9,38 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, InputError
+from ...storage import Url, read_bytes
 from .job import RowError
 
 Rows = Iterator[tuple[int, dict[str, Any] | RowError]]  # (line, the row's non-empty cells or a problem)
 
 
-def read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"manifest {path} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(
-            f"manifest {path} is a directory (for a photo folder use `stylebatch folder`)"
-        ) from None
+def read_text(path: Path | Url) -> str:
+    if isinstance(path, Url):
+        try:
+            data = read_bytes(path)
+        except InputError as exc:
+            raise ConfigError(f"manifest {exc}") from None
+    else:
+        data = _read_local(path)
     try:
         return data.decode("utf-8-sig")  # a BOM is dropped
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"manifest {path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); "
             "save it as UTF-8"
+        ) from None
+
+
+def _read_local(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"manifest {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"manifest {path} is a directory (for a photo folder use `stylebatch folder`)"
         ) from None
 
 

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ... import images
+from ... import images, storage
+from ...storage import Url
 from ..ledger import Ledger
 from . import layout
 from .gather import RunData, gather, job_name, ledger_status, status
@@ -52,6 +53,7 @@ __all__ = [
     "job_name",
     "layout",
     "loss_svg",
+    "publish",
     "status",
     "thumb_file",
     "write_report",
@@ -82,3 +84,14 @@ def write_report(run_dir: str | os.PathLike) -> dict[str, Any]:
         "html": str(page),
         "jobs_csv": str(table),
     }
+
+
+def publish(run_dir: str | os.PathLike, info: dict[str, Any], outputs: str) -> None:
+    """Copy the report (page, contact sheet, jobs.csv, thumbnails) beside a run's storage outputs,
+    so report.html opens from the bucket with its links to the results. Raises OSError."""
+    run_dir = Path(run_dir)
+    files = [Path(p) for p in (info.get("html"), info.get("contact_sheet"), info.get("jobs_csv")) if p]
+    thumbs = run_dir / THUMBS_DIR
+    files += sorted(thumbs.glob("*.jpg")) if thumbs.is_dir() else []
+    for path in files:
+        storage.write_bytes(str(Url(outputs) / path.relative_to(run_dir).as_posix()), path.read_bytes())

@@ -78,8 +78,9 @@ def _input_figures(run_dir: Path, job: dict[str, Any]) -> list[str]:
     return figs
 
 
-def _result_figure(run_dir: Path, job: dict[str, Any], state: str, out_url: str) -> str:
+def _result_figure(data: RunData, job: dict[str, Any], state: str, out_url: str) -> str:
     """A done video as a player, a done image as a large thumbnail, a failure as its message."""
+    run_dir = data.run_dir
     if state == "done" and job["kind"] == "video":
         vreport = run_dir / "video" / job["id"] / "video_report.html"
         extra = (
@@ -92,7 +93,7 @@ def _result_figure(run_dir: Path, job: dict[str, Any], state: str, out_url: str)
             f"<figcaption>result{extra}</figcaption></figure>"
         )
     if state == "done":
-        src, size = thumb_file(run_dir, run_dir / job["output"], LARGE_PX)
+        src, size = thumb_file(run_dir, data.outputs / job["output"], LARGE_PX)
         if src and size:
             w, h = shown_size(size, LARGE_BOX)
             img = f'<img src="{esc(rel_url(src))}" width="{w}" height="{h}" alt="result" title="click for full size">'
@@ -156,7 +157,7 @@ def card(data: RunData, job: dict[str, Any], style_ids: dict[str, str]) -> str:
     """One job's <article>, tagged with its status and style ids for the page's filters."""
     state = job["status"] if job["status"] in ("done", "failed") else "todo"
     out_url = rel_url(job["output"]) if job["output"] else ""
-    figs = _input_figures(data.run_dir, job) + [_result_figure(data.run_dir, job, state, out_url)]
+    figs = _input_figures(data.run_dir, job) + [_result_figure(data, job, state, out_url)]
     ids = " ".join(style_ids[s] for s in job["styles"] or [] if s in style_ids)
     return (
         f'<article class="job {state}" data-status="{state}" data-styles="{ids}">'

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ... import images
+from ... import images, storage
+from ...errors import StylebatchError
+from ...storage import Url
 from ..ledger import Ledger, RunLock
 from . import layout
 from .table import JobsTable
@@ -57,6 +59,7 @@ class RunData:
 
     run_dir: Path
     info: dict[str, Any]
+    outputs: Path | Url | None = None  # where the outputs are: run_dir, or a storage prefix
     failed: list[dict[str, Any]] = field(default_factory=list)
     done: list[dict[str, Any]] = field(default_factory=list)
     todo: list[dict[str, Any]] = field(default_factory=list)
@@ -66,6 +69,10 @@ class RunData:
     devices: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # device -> [(worker, jobs)]
     worker_device: dict[tuple[str | None, str | None], str] = field(default_factory=dict)
     style_counts: dict[str, int] = field(default_factory=dict)  # style file -> jobs, whole run
+
+    def __post_init__(self) -> None:
+        if self.outputs is None:
+            self.outputs = self.run_dir
 
 
 def _decode(row: Any) -> dict[str, Any]:
@@ -133,12 +140,14 @@ def ledger_status(ledger: Ledger, run_dir: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def _sidecar(run_dir: Path, output: str | None) -> dict[str, Any]:
+def _sidecar(root: Path | Url, output: str | None) -> dict[str, Any]:
     if not output:
         return {}
     try:
-        return json.loads(images.sidecar_path(run_dir / output).read_text())
-    except (OSError, ValueError):
+        if isinstance(root, Url):
+            return json.loads(storage.read_bytes(root / f"{output}.json"))
+        return json.loads(images.sidecar_path(root / output).read_text())
+    except (OSError, ValueError, StylebatchError):
         return {}
 
 
@@ -164,12 +173,13 @@ Groups = dict[tuple[str | None, str | None], list]  # (node, worker) -> [done im
 def gather(ledger: Ledger, run_dir: Path, info: dict[str, Any]) -> tuple[RunData, bytes]:
     """One pass over the run's jobs (the light columns only): jobs.csv's bytes, the whole-run
     figures, and which jobs the page shows; then those jobs' full rows, loss history included."""
-    data = RunData(run_dir, info)
+    run = ledger.last_run()
+    outputs = (json.loads(run.get("options") or "{}") or {}).get("outputs") if run else None
+    data = RunData(run_dir, info, Url(outputs) if outputs else run_dir)
     db = ledger.db
     _json_functions(db)
     table = JobsTable()
     shown, groups = _scan(db, data, table)
-    run = ledger.last_run()
     if run and run.get("config"):
         data.requested_device = (json.loads(run["config"]) or {}).get("device") or "auto"
     data.failed = _full_rows(db, shown["failed"], False)
@@ -222,12 +232,12 @@ def _attach_devices(data: RunData, groups: Groups) -> None:
     """The device each worker ran on (one sidecar per worker says it: a worker keeps one device
     for life), and each shown job's device."""
     for (node, worker), (n, output) in groups.items():
-        device = _sidecar(data.run_dir, output).get("device") or "device not recorded"
+        device = _sidecar(data.outputs, output).get("device") or "device not recorded"
         data.worker_device[(node, worker)] = device
         where = f"{worker} on {node}" if node else str(worker)
         data.devices.setdefault(device, []).append((where, n))
     for job in data.done:
-        side = _sidecar(data.run_dir, job["output"])
+        side = _sidecar(data.outputs, job["output"])
         job["device"] = side.get("device") or data.worker_device.get((job["node"], job["worker"]))
     for job in data.failed:
         job["device"] = data.worker_device.get((job["node"], job["worker"]))

@@ -47,9 +47,9 @@ def _sheet_jobs(data: RunData) -> list[dict[str, Any]]:
     return failed + done[: layout.SHEET_MAX_ROWS - len(failed)]
 
 
-def _tiles(run_dir: Path, job: dict[str, Any]) -> tuple[list[Tile], int]:
+def _tiles(outputs: Path, job: dict[str, Any]) -> tuple[list[Tile], int]:
     """A job's three images (None where unreadable) and its row's height."""
-    result = run_dir / job["output"] if job["status"] == "done" and job["output"] else None
+    result = outputs / job["output"] if job["status"] == "done" and job["output"] else None
     tiles = [
         open_small(job["content"], 2 * SHEET_RESULT),
         open_small((job["styles"] or [None])[0], 2 * THUMB),
@@ -91,7 +91,7 @@ def contact_sheet(data: RunData) -> Path | None:
     rows = _sheet_jobs(data)
     if not rows:
         return None
-    laid = [(job, *_tiles(data.run_dir, job)) for job in rows]
+    laid = [(job, *_tiles(data.outputs, job)) for job in rows]
     finished = data.info["failed"] + data.info["done"]
     more = max(0, finished - len(rows))
     height = SHEET_HEAD + sum(SHEET_BAND + h + SHEET_PAD for _, _, h in laid) + (SHEET_BAND if more else 0)

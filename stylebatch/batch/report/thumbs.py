@@ -9,8 +9,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from ... import images
+from ... import images, storage
 from ...config import StyleConfig
+from ...errors import StylebatchError
 from .layout import THUMBS_DIR
 
 Size = tuple[int, int]
@@ -24,7 +25,7 @@ def open_small(path: str | Path | None, side: int) -> tuple[Image.Image, Size] |
     if not path:
         return None
     try:
-        with Image.open(path) as img:
+        with Image.open(_readable(path)) as img:
             if img.width * img.height > StyleConfig.max_pixels:
                 return None
             img.draft("RGB", (side, side))  # JPEG: decode at reduced size
@@ -43,15 +44,14 @@ def thumb_file(run_dir: Path, path: str | Path | None, side: int) -> tuple[str, 
     if not path:
         return "", None
     try:
-        st = Path(path).stat()
-    except OSError:
+        key = f"{_identity(path)}:{side}"
+    except (OSError, StylebatchError):
         return "", None
-    key = f"{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}:{side}"
     rel = f"{THUMBS_DIR}/{hashlib.sha1(key.encode()).hexdigest()[:20]}.jpg"
     target = run_dir / rel
     if target.exists():
         try:
-            with Image.open(path) as img:  # the header only: the size for the caption
+            with Image.open(_readable(path)) as img:  # the header only: the size for the caption
                 turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF: rotated by 90 degrees
                 return rel, (img.height, img.width) if turned else img.size
         except Exception:
@@ -67,6 +67,19 @@ def thumb_file(run_dir: Path, path: str | Path | None, side: int) -> tuple[str, 
     except OSError:
         return "", size  # a full or read-only disk costs the thumbnail, not the report
     return rel, size
+
+
+def _identity(path: str | Path) -> str:
+    """What names a file's current contents: path, size, mtime (or a storage object's version)."""
+    if storage.is_url(path):
+        return f"{path}:{storage.version(storage.info(str(path)))}"
+    st = Path(path).stat()
+    return f"{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _readable(path: str | Path) -> str | Path | io.BytesIO:
+    """What Image.open takes: the path, or a storage object's bytes."""
+    return io.BytesIO(storage.read_bytes(str(path))) if storage.is_url(path) else path
 
 
 def shown_size(size: Size, box: int) -> Size:
