@@ -18,7 +18,8 @@ COPY --chown=ray:users stylebatch ./stylebatch
 COPY --chown=ray:users pipelines ./pipelines
 COPY --chown=ray:users manifests ./manifests
 # "ray[default]" gives the head the jobs API (ray job submit, RayJob) at the image's Ray version.
-RUN pip install --no-cache-dir . "ray[default]==${RAY_VERSION}"
+# The storage extras (s3fs, gcsfs, adlfs) let manifests, inputs and outputs be bucket URLs.
+RUN pip install --no-cache-dir ".[s3,gcs,azure]" "ray[default]==${RAY_VERSION}"
 # torchvision's ImageNet VGG-19 into the torch cache of the image's user, checked.
 RUN if [ "$WEIGHTS" = download ]; then stylebatch weights download && stylebatch weights verify; fi
 # Pods never try the network for weights.

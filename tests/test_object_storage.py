@@ -128,6 +128,10 @@ def test_bucket_to_bucket_resume_and_changed_input(s3, tmp_path: Path, driver_re
     again = invoke("run", f"s3://{BUCKET}/night.csv", "--out", out, "--state", state)
     assert again.exit_code == 0, again.output
     assert (last_run(state)["skipped"], last_run(state)["started_jobs"]) == (3, 0)
+    # a lost ledger (a new pod, another --state): rebuilt from the sidecars in the bucket
+    elsewhere = tmp_path / "other-state"
+    assert invoke("run", f"s3://{BUCKET}/night.csv", "--out", out, "--state", elsewhere).exit_code == 0
+    assert (last_run(elsewhere)["skipped"], last_run(elsewhere)["started_jobs"]) == (3, 0)
 
     s3.pipe_file(f"{BUCKET}/photos/p1.png", _png(synthetic_photo(40, 32, seed=7)))  # one input changes
     before = {k: v for k, v in objects(s3, f"{BUCKET}/styled").items() if k.startswith("photos/")}
