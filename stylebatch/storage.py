@@ -194,6 +194,19 @@ def write_bytes(url: str, data: bytes) -> None:
         raise OSError(f"cannot write {url}: {problem(exc)}") from None
 
 
+def write_many(files: dict[str, bytes]) -> None:
+    """Upload several objects at once (concurrently where the store's library can). Raises OSError."""
+    by_fs: dict[int, tuple[Any, dict[str, bytes]]] = {}
+    for url, data in files.items():
+        fs, path = filesystem(url)
+        by_fs.setdefault(id(fs), (fs, {}))[1][path] = data
+    for fs, batch in by_fs.values():
+        try:
+            fs.pipe(batch)
+        except Exception as exc:
+            raise OSError(f"cannot write {next(iter(files))} and the rest: {problem(exc)}") from None
+
+
 def listing(prefix: str) -> dict[str, dict[str, Any]]:
     """Every object under `prefix`: {key relative to the prefix: metadata}. Empty when none."""
     fs, path = filesystem(prefix)

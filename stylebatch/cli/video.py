@@ -73,14 +73,9 @@ def video(
 
     cfg = _video_config(shared, temporal)
     blend = parse_weights(style_weights, len(style))
-    target = storage.location(out)
-    if target.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
-        raise ConfigError(f"--out {out}: use a .mp4 (or .mov / .mkv) file name")
+    target, run_dir, local_out = _places(out, run_dir)
     warn_if_random(cfg)
     weights_.ensure(cfg.weights)  # on the driver, before any decoding or worker: one message, exit 2
-    remote = isinstance(target, storage.Url)
-    run_dir = run_dir or (storage.state_dir(out) if remote else target.with_name(target.name + ".run"))
-    local_out = run_dir / "output" / target.name if remote else target
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     src, *styles = _local_inputs([source, *style], run_dir / "inputs")
     with _frame_progress(src.name, quiet) as callback:
@@ -99,12 +94,23 @@ def video(
             callback=callback,
         )
     _print_video_report(report)
-    if remote:
+    if local_out != target:
         try:
             storage.upload(local_out, str(target), then=(Path(f"{local_out}.json"),))
         except OSError as exc:
             raise StorageError(f"{exc}; the video is kept at {local_out}") from None
         console.print(f"uploaded to {target}", highlight=False)
+
+
+def _places(out: str, run_dir: Path | None) -> tuple[Any, Path, Path]:
+    """(--out as a Path or storage Url, the run directory, where the video is written locally)."""
+    target = storage.location(out)
+    if target.suffix.lower() not in (".mp4", ".m4v", ".mov", ".mkv"):
+        raise ConfigError(f"--out {out}: use a .mp4 (or .mov / .mkv) file name")
+    if isinstance(target, storage.Url):
+        run_dir = run_dir or storage.state_dir(out)
+        return target, run_dir, run_dir / "output" / target.name
+    return target, run_dir or target.with_name(target.name + ".run"), target
 
 
 def _local_inputs(names: list[str], folder: Path) -> list[Path]:

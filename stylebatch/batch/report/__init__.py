@@ -15,7 +15,7 @@ from typing import Any
 from ... import images, storage
 from ...storage import Url
 from ..ledger import Ledger
-from . import layout
+from . import layout, thumbs
 from .gather import RunData, gather, job_name, ledger_status, status
 from .layout import (
     CSV_NAME,
@@ -74,8 +74,12 @@ def write_report(run_dir: str | os.PathLike) -> dict[str, Any]:
     finally:
         ledger.close()
     table = images.atomic_write(run_dir / CSV_NAME, table_bytes)
-    sheet = contact_sheet(data)
-    page = html_report(data)
+    try:
+        thumbs.prefetch(_shown_urls(data))
+        sheet = contact_sheet(data)
+        page = html_report(data)
+    finally:
+        thumbs.forget_fetched()
     devices = {d: sum(n for _, n in workers) for d, workers in data.devices.items()}
     return {
         **info,
@@ -86,6 +90,16 @@ def write_report(run_dir: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def _shown_urls(data: RunData) -> list[str]:
+    """The storage objects the page and the sheet draw: inputs and outputs of the jobs shown."""
+    urls = []
+    for job in data.failed + data.done + data.todo:
+        urls += [job.get("content") or "", *(job.get("styles") or [])]
+        if job.get("output") and job.get("status") == "done":
+            urls.append(str(data.outputs / job["output"]))
+    return [u for u in urls if storage.is_url(u)]
+
+
 def publish(run_dir: str | os.PathLike, info: dict[str, Any], outputs: str) -> None:
     """Copy the report (page, contact sheet, jobs.csv, thumbnails) beside a run's storage outputs,
     so report.html opens from the bucket with its links to the results. Raises OSError."""
@@ -93,5 +107,4 @@ def publish(run_dir: str | os.PathLike, info: dict[str, Any], outputs: str) -> N
     files = [Path(p) for p in (info.get("html"), info.get("contact_sheet"), info.get("jobs_csv")) if p]
     thumbs = run_dir / THUMBS_DIR
     files += sorted(thumbs.glob("*.jpg")) if thumbs.is_dir() else []
-    for path in files:
-        storage.write_bytes(str(Url(outputs) / path.relative_to(run_dir).as_posix()), path.read_bytes())
+    storage.write_many({str(Url(outputs) / p.relative_to(run_dir).as_posix()): p.read_bytes() for p in files})

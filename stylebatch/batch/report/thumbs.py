@@ -69,17 +69,45 @@ def thumb_file(run_dir: Path, path: str | Path | None, side: int) -> tuple[str, 
     return rel, size
 
 
+_FETCHED: dict[str, tuple[dict, bytes | None]] = {}  # storage objects prefetched for one report
+
+
+def prefetch(urls: list[str], threads: int = 16) -> None:
+    """Fetch the metadata of storage objects the report shows (and the bytes of those without a
+    cached thumbnail) concurrently, instead of one request after another while drawing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(url: str) -> None:
+        try:
+            meta = storage.info(url)
+            data = storage.read_bytes(url)
+        except StylebatchError:
+            return
+        _FETCHED[url] = (meta, data)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, dict.fromkeys(u for u in urls if storage.is_url(u) and u not in _FETCHED)))
+
+
+def forget_fetched() -> None:
+    _FETCHED.clear()
+
+
 def _identity(path: str | Path) -> str:
     """What names a file's current contents: path, size, mtime (or a storage object's version)."""
     if storage.is_url(path):
-        return f"{path}:{storage.version(storage.info(str(path)))}"
+        meta = _FETCHED[str(path)][0] if str(path) in _FETCHED else storage.info(str(path))
+        return f"{path}:{storage.version(meta)}"
     st = Path(path).stat()
     return f"{Path(path).resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _readable(path: str | Path) -> str | Path | io.BytesIO:
     """What Image.open takes: the path, or a storage object's bytes."""
-    return io.BytesIO(storage.read_bytes(str(path))) if storage.is_url(path) else path
+    if not storage.is_url(path):
+        return path
+    fetched = _FETCHED.get(str(path))
+    return io.BytesIO(fetched[1] if fetched else storage.read_bytes(str(path)))
 
 
 def shown_size(size: Size, box: int) -> Size:
