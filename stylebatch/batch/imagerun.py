@@ -15,6 +15,7 @@ from typing import Any
 from ..config import StyleConfig
 from ..errors import LedgerError, storage_message
 from . import cluster, pool
+from .intake import Intake
 from .jobs import Entry, JobResult, JobSpec
 from .ledger import Ledger
 from .options import Reporter, RunOptions, RunSummary
@@ -39,7 +40,10 @@ class ImageRun:
         base_cfg: StyleConfig,
         reporter: Reporter,
         summary: RunSummary,
+        intake: Intake | None = None,
     ) -> None:
+        self.intake = intake  # more jobs as they are registered (None: `todo` is all)
+        pool.wait_warm_up()
         self.ray = cluster.connect(options.address)
         self.ledger, self.run_dir, self.options, self.cfg = ledger, run_dir, options, base_cfg
         self.reporter, self.summary = reporter, summary
@@ -57,10 +61,21 @@ class ImageRun:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def registering(self) -> bool:
+        return self.intake is not None and not self.intake.done
+
+    def _feed(self) -> None:
+        """Register the next chunk of jobs if it is ready (waiting for it when idle)."""
+        if self.registering():
+            for entry in self.intake.take(wait=not self.queue and not self.inflight):
+                self.queue.append(entry)
+                self.remaining.update((entry.job.content, *entry.job.styles))
+
     def run(self) -> None:
         ledger_ok = True
         try:
-            while self.queue or self.inflight:
+            while self.queue or self.inflight or self.registering():
+                self._feed()
                 for w in self.pool:
                     if self._placed(w):
                         self._dispatch(w)
@@ -69,7 +84,9 @@ class ImageRun:
                     if self.queue and waiting:  # every worker is a replacement not yet placed
                         self.ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
                         continue
-                    break
+                    if self.queue or not self.registering():
+                        break  # no worker can take the queue
+                    continue
                 self._collect()
                 for (entry, result), error in self.writer.finished():
                     self._stored(entry, result, error)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,23 +78,53 @@ class _Plan:
         return (*where, *files, job.output, self.params_json[id(e.cfg)], e.inputs_hash or None, self.now)
 
 
+class Sync:
+    """Registration in steps, for a run that starts its first jobs while the rest of its manifest
+    is still hashed: `begin` once, then `add` chunk by chunk (one transaction each, so a run
+    stopped between chunks leaves whole chunks registered, and the next run registers the rest)."""
+
+    def __init__(self, ledger: Ledger, retry_failed: bool, out_dir: Path) -> None:
+        self.ledger, self.retry_failed, self.out_dir = ledger, retry_failed, out_dir
+        self.plan = _Plan(time.time())
+        self.known: dict[str, str] = {}
+        self.seen: set[str] = set()  # ids registered by this run
+
+    def begin(self, invalid: list[RowError]) -> None:
+        """Read what earlier runs left, take their jobs out of the current list, record bad rows."""
+        with self.ledger.tx() as db:
+            self.known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
+            db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
+            db.executemany(_INVALID, self._invalid_rows(invalid))
+
+    def _invalid_rows(self, invalid: Sequence[RowError]) -> list[tuple]:
+        now = self.plan.now
+        return [
+            (invalid_id(err), err.source, err.row, f"invalid row: {err.field}: {err.problem}", now, now)
+            for err in invalid
+        ]
+
+    def add(self, entries: list[Entry], invalid: Sequence[RowError] = ()) -> list[str]:
+        """Register `entries` (and rows found bad while they were made); the ids among them to run."""
+        plan, start = self.plan, len(self.plan.run)
+        plan.inserts, plan.redo, plan.keep, plan.adopted = [], [], [], []
+        for e in entries:
+            if e.id not in self.seen:  # an id twice in one run is one job
+                self.seen.add(e.id)
+                plan.decide(e, self.known.get(e.id), self.retry_failed, self.out_dir)
+        with self.ledger.tx() as db:
+            db.executemany(_INSERT, plan.inserts)
+            db.executemany(_REDO, plan.redo)
+            db.executemany(_KEEP, plan.keep)
+            db.executemany(_ADOPT, plan.adopted)
+            db.executemany(_INVALID, self._invalid_rows(invalid))
+        return plan.run[start:]
+
+
 def sync(
     ledger: Ledger, entries: list[Entry], invalid: list[RowError], retry_failed: bool, out_dir: Path
 ) -> dict:
     """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
-    plan = _Plan(time.time())
-    with ledger.tx() as db:
-        known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
-        db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
-        for e in entries:
-            plan.decide(e, known.get(e.id), retry_failed, out_dir)
-        db.executemany(_INSERT, plan.inserts)
-        db.executemany(_REDO, plan.redo)
-        db.executemany(_KEEP, plan.keep)
-        db.executemany(_ADOPT, plan.adopted)
-        bad = [
-            (invalid_id(err), err.source, err.row, f"invalid row: {err.field}: {err.problem}")
-            for err in invalid
-        ]
-        db.executemany(_INVALID, [(*row, plan.now, plan.now) for row in bad])
-    return {"run": plan.run, "skipped": plan.skipped}
+    steps = Sync(ledger, retry_failed, out_dir)
+    steps.begin(invalid)
+    run = steps.add(entries)
+    return {"run": run, "skipped": steps.plan.skipped}

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..batch import manifest as mf
 from ..batch import report as rp
 from ..batch.manifest import Job, RowError
+from ..batch.options import RunOptions
 from ..config import StyleConfig
 from ..errors import ConfigError, StorageError, storage_message
 from .common import SharedOptions, console, warn_if_random, with_shared_options
@@ -39,6 +40,8 @@ RebuildOpt = Annotated[
         "--rebuild-ledger", help="Rebuild a damaged or lost ledger.sqlite from the outputs' sidecars first."
     ),
 ]
+# a manifest this big (about 15,000 rows) takes seconds to check: Ray starts meanwhile
+EARLY_START_BYTES = 1 << 20
 StylesOpt = Annotated[list[Path], typer.Option("--style", "-s", help="A style image (repeatable).")]
 
 manifest_app = typer.Typer(help="Write manifests.", no_args_is_help=True)
@@ -77,27 +80,45 @@ class _Flags(NamedTuple):
     quiet: bool
     rebuild_ledger: bool
 
+    def options(self) -> RunOptions:
+        return RunOptions(
+            workers=self.workers,
+            gpus_per_worker=self.gpus_per_worker,
+            address=self.address,
+            shared_fs=self.shared_fs,
+            skip_invalid=self.skip_invalid,
+            retry_failed=not self.no_retry_failed,
+        )
+
+
+def _start_early(manifest: Path, cfg: StyleConfig, flags: _Flags) -> None:
+    """A big manifest takes seconds to check: load the weights, then start Ray and the workers
+    in the background meanwhile (a small one starts them once its jobs are known)."""
+    try:
+        big = manifest.stat().st_size >= EARLY_START_BYTES
+    except OSError:
+        return  # the manifest's own check says what is wrong
+    if big:
+        from .. import weights
+        from ..batch import pool
+
+        weights.ensure(cfg.weights)  # missing weights: one message now, and no worker started
+        pool.warm_up(flags.options(), cfg)
+
 
 def _execute(out: Path, jobs: list[Job], invalid: list[RowError], cfg: StyleConfig, flags: _Flags) -> None:
-    from ..batch.scheduler import Reporter, RunOptions, prepare, run_batch
+    from ..batch.scheduler import Reporter, run_jobs
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")
     warn_if_random(cfg)
     quiet, rebuild_ledger = flags.quiet, flags.rebuild_ledger
-    options = RunOptions(
-        workers=flags.workers,
-        gpus_per_worker=flags.gpus_per_worker,
-        address=flags.address,
-        shared_fs=flags.shared_fs,
-        skip_invalid=flags.skip_invalid,
-        retry_failed=not flags.no_retry_failed,
-    )
     for err in invalid:
         console.print(f"[yellow]skipped invalid row[/] {err}", highlight=False, soft_wrap=True)
-    entries = prepare(jobs, cfg)  # loads the weights: missing ones stop here, before any worker
     reporter = Reporter() if quiet else RichReporter()
-    summary = run_batch(out, entries, options, cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
+    # the weights load first (missing ones stop here, before any worker); the jobs' ids and ledger
+    # rows are made while the first jobs run
+    summary = run_jobs(out, jobs, flags.options(), cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
     try:
         info = rp.write_report(out)
     except OSError as exc:  # the outputs and the ledger are written; only the report is missing
@@ -135,12 +156,13 @@ def run(
     Example: stylebatch run manifests/example.csv --out runs/demo --size 512
     """
     cfg = shared.config()
-    parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
-    if parsed.duplicates and not quiet:
-        console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
     flags = _Flags(
         workers, gpus_per_worker, address, shared_fs, skip_invalid, no_retry_failed, quiet, rebuild_ledger
     )
+    _start_early(manifest, cfg, flags)
+    parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
+    if parsed.duplicates and not quiet:
+        console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
     _execute(out, parsed.jobs, parsed.errors, cfg, flags)
 
 
