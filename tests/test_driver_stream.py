@@ -98,23 +98,28 @@ def test_an_input_gone_before_hashing_fails_alone(tmp_path: Path, monkeypatch: p
     assert events.failed and "c0003.png" in events.failed[0][1]
 
 
-def test_a_big_manifest_starts_ray_while_it_is_checked(
+def test_a_big_manifest_starts_the_workers_while_it_is_checked(
     pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("stylebatch.cli.batch.EARLY_START_BYTES", 0)
-    threads: list[str] = []
-    get_pool = workerpool.get_pool
+    started, seen = threading.Event(), []
+    get_pool, load = workerpool.get_pool, mf.load
 
-    def seen(*args):
-        threads.append(threading.current_thread().name)
+    def pool_started(*args):
+        started.set()
         return get_pool(*args)
 
-    monkeypatch.setattr(workerpool, "get_pool", seen)
+    def slow_load(*args, **kw):
+        seen.append(started.wait(timeout=20))  # the pool starts while the manifest is read
+        return load(*args, **kw)
+
+    monkeypatch.setattr(workerpool, "get_pool", pool_started)
+    monkeypatch.setattr(mf, "load", slow_load)
     manifest = image_manifest(tmp_path / "in", 2)
     args = ["run", str(manifest), "--out", str(tmp_path / "run"), "--weights", "random", "--size", "32"]
     result = CliRunner().invoke(app, [*args, "--steps", "0", "--set", "scales=1", "--workers", "1", "-q"])
     assert result.exit_code == 0, result.output
-    assert threads[0] == "warm-up" and workerpool.POOL.warming is None
+    assert seen == [True]
 
 
 @pytest.fixture

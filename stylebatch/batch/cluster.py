@@ -14,10 +14,6 @@ from ..errors import ConfigError
 
 # printed by Ray >= 2.59 on every ray.init; meant for clusters, noise for an embedded instance
 TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
-# Ray warns, from a thread other than the main one, that it set no SIGTERM handler: the command's
-# own handlers are the ones that count
-WORKER_LOGGER = "ray._private.worker"
-_CONNECTING = threading.Lock()  # the run's thread and a warm-up thread (pool.warm_up)
 
 
 def connect(address: str | None = None):
@@ -28,13 +24,8 @@ def connect(address: str | None = None):
     """
     import ray
 
-    with _CONNECTING:
-        if not ray.is_initialized():
-            _init(ray, address)
-    return ray
-
-
-def _init(ray, address: str | None) -> None:
+    if ray.is_initialized():
+        return ray
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     main = threading.current_thread() is threading.main_thread()
@@ -43,11 +34,8 @@ def _init(ray, address: str | None) -> None:
         {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)} if main else {}
     )
     token_log = logging.getLogger(TOKEN_LOGGER)
-    worker_log = logging.getLogger(WORKER_LOGGER)
-    level, worker_level = token_log.level, worker_log.level
+    level = token_log.level
     try:
-        if not main:
-            worker_log.setLevel(logging.ERROR)
         if address:
             ray.init(address=address, **kwargs)
         else:
@@ -63,10 +51,10 @@ def _init(ray, address: str | None) -> None:
         raise
     finally:
         token_log.setLevel(level)
-        worker_log.setLevel(worker_level)
         for sig, handler in handlers.items():
             if handler is not None:
                 signal.signal(sig, handler)
+    return ray
 
 
 _REAPER: subprocess.Popen | None = None

@@ -43,7 +43,6 @@ class ImageRun:
         intake: Intake | None = None,
     ) -> None:
         self.intake = intake  # more jobs as they are registered (None: `todo` is all)
-        pool.wait_warm_up()
         self.ray = cluster.connect(options.address)
         self.ledger, self.run_dir, self.options, self.cfg = ledger, run_dir, options, base_cfg
         self.reporter, self.summary = reporter, summary

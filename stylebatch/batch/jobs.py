@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..config import StyleConfig
@@ -52,11 +53,11 @@ def _digest(job: Job, inputs: str, params_text: str, weights_identity: str) -> s
     {inputs, kind, output, params, style_weights, weights}, built from its pieces so the shared
     settings are serialised once per config, not once per job (the text, so the id, is the same)."""
     parts = (
-        ("inputs", _dumps(inputs)),
-        ("kind", _dumps(job.kind)),
-        ("output", _dumps(job.output)),
+        ("inputs", f'"{inputs}"'),  # hex digits
+        ("kind", f'"{job.kind}"'),  # image or video
+        ("output", encode_basestring_ascii(job.output)),  # what json.dumps does with a str
         ("params", params_text),
-        ("style_weights", _dumps(job.style_weights)),
+        ("style_weights", "null" if job.style_weights is None else _dumps(job.style_weights)),
         ("weights", _dumps(weights_identity)),
     )  # in sorted key order, as sort_keys=True writes them
     text = "{" + ", ".join(f'"{key}": {value}' for key, value in parts) + "}"

@@ -6,7 +6,6 @@ that dies is replaced unless the cluster has no room left for it.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,37 +39,20 @@ class _Pool:
     key: tuple | None = None  # (Ray job, resources each): a change starts a new pool
     board: Any = None  # the pool's ProgressBoard actor
     serial: int = 0  # names the workers w1, w2, ...
-    warming: threading.Thread | None = None  # `warm_up` in progress
 
 
 POOL = _Pool()  # this driver process's
 
 
-def warm_up(options: RunOptions, cfg: StyleConfig) -> None:
-    """Start Ray and the pool's workers in a background thread, while the driver still reads a big
-    manifest; `get_pool` waits for it. Best effort: an error here is met again, and reported,
-    when the run itself connects (the weights of `cfg` must be loaded already: `weights.ensure`)."""
+def start_early(options: RunOptions, cfg: StyleConfig) -> None:
+    """Start Ray and the pool's workers now, on the driver's main thread (Ray ties the processes it
+    starts to the thread that starts them), so they build VGG-19 while the driver reads a big
+    manifest; the run's own `get_pool` finds them. The weights of `cfg` must be loaded already
+    (`weights.ensure`)."""
     from . import cluster
 
-    def start() -> None:
-        try:
-            ray = cluster.connect(options.address)
-            spec = pool_size(ray, options, cfg)
-            get_pool(ray, spec, cfg)
-        except Exception:  # noqa: BLE001 - the run's own connect says what went wrong
-            pass
-
-    if POOL.warming is None:
-        POOL.warming = threading.Thread(target=start, name="warm-up")
-        POOL.warming.start()
-
-
-def wait_warm_up() -> None:
-    """Wait for a `warm_up` in progress (unless called from it)."""
-    thread = POOL.warming
-    if thread is not None and thread is not threading.current_thread():
-        thread.join()
-        POOL.warming = None
+    ray = cluster.connect(options.address)
+    get_pool(ray, pool_size(ray, options, cfg), cfg)
 
 
 def pool_size(ray, options: RunOptions, cfg: StyleConfig) -> PoolSpec:
@@ -115,7 +97,6 @@ def new_worker(spec: PoolSpec, cfg: StyleConfig) -> Worker:
 
 def get_pool(ray, spec: PoolSpec, cfg: StyleConfig) -> list[Worker]:
     """The pool's live workers for `spec`, started or replaced as needed, with no jobs in flight."""
-    wait_warm_up()
     key = (ray.get_runtime_context().get_job_id(), spec[1:])
     if key != POOL.key:
         release_workers()

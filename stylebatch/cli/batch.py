@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -91,19 +92,23 @@ class _Flags(NamedTuple):
         )
 
 
-def _start_early(manifest: Path, cfg: StyleConfig, flags: _Flags) -> None:
-    """A big manifest takes seconds to check: load the weights, then start Ray and the workers
-    in the background meanwhile (a small one starts them once its jobs are known)."""
+def _load(manifest: Path, cfg: StyleConfig, flags: _Flags) -> mf.Parsed:
+    """The manifest read and checked. A big one takes seconds: it is checked in a thread while the
+    weights load and Ray and the workers start (a small one starts them once its jobs are known)."""
     try:
         big = manifest.stat().st_size >= EARLY_START_BYTES
     except OSError:
-        return  # the manifest's own check says what is wrong
-    if big:
-        from .. import weights
-        from ..batch import pool
+        big = False  # the manifest's own check says what is wrong
+    if not big:
+        return mf.load(manifest, cfg, skip_invalid=flags.skip_invalid)
+    from .. import weights
+    from ..batch import pool
 
-        weights.ensure(cfg.weights)  # missing weights: one message now, and no worker started
-        pool.warm_up(flags.options(), cfg)
+    with ThreadPoolExecutor(1, thread_name_prefix="manifest") as reader:
+        parsed = reader.submit(mf.load, manifest, cfg, flags.skip_invalid)
+        weights.ensure(cfg.weights)  # missing weights: one message, and no worker started
+        pool.start_early(flags.options(), cfg)
+        return parsed.result()
 
 
 def _execute(out: Path, jobs: list[Job], invalid: list[RowError], cfg: StyleConfig, flags: _Flags) -> None:
@@ -159,8 +164,7 @@ def run(
     flags = _Flags(
         workers, gpus_per_worker, address, shared_fs, skip_invalid, no_retry_failed, quiet, rebuild_ledger
     )
-    _start_early(manifest, cfg, flags)
-    parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
+    parsed = _load(manifest, cfg, flags)
     if parsed.duplicates and not quiet:
         console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
     _execute(out, parsed.jobs, parsed.errors, cfg, flags)

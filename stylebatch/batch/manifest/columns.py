@@ -16,7 +16,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ...config import (
@@ -29,7 +29,7 @@ from ...config import (
 )
 from ...errors import ConfigError
 from .job import VIDEO_EXTENSIONS, Job, RowError
-from .outputs import IMAGE_OUTPUTS, RESERVED_OUTPUTS, default_output, safe_output
+from .outputs import IMAGE_OUTPUTS, RESERVED_OUTPUTS, default_output, safe_output, suffix
 from .rows import split
 
 BASE_COLUMNS = ("content", "style", "style_weights", "output")  # every other column is a setting
@@ -51,7 +51,7 @@ def header_errors(path: Path, header: list[str]) -> list[RowError]:
     return errors
 
 
-def _resolve_path(folder: Path, value: str) -> tuple[Path, str]:
+def _resolve_path(folder: str, value: str) -> tuple[Path, str]:
     """(absolute path, problem or ''), with one stat."""
     text = os.path.abspath(os.path.join(folder, os.path.expanduser(value)))
     p = Path(text)
@@ -81,7 +81,7 @@ class _Row:
             self.bad(field_, f"expected a path, got {value!r}")
             return None
         if value not in self.resolved:
-            self.resolved[value] = _resolve_path(self.path.parent, value)
+            self.resolved[value] = _resolve_path(os.path.dirname(self.path), value)
         p, problem = self.resolved[value]
         style = self.cells.get("style", "")
         if problem.startswith("file not found") and field_ == "style":
@@ -134,11 +134,11 @@ def _output(row: _Row, content: Path | None) -> str | None:
     elif output is None:
         row.bad("output", f"{given!r} leaves the output directory (use a relative path without ..)")
     else:
-        suffix = PurePosixPath(output).suffix.lower()
+        ext = suffix(output).lower()
         is_video = content is not None and content.suffix.lower() in VIDEO_EXTENSIONS
         allowed = VIDEO_EXTENSIONS if is_video else IMAGE_OUTPUTS
-        if suffix not in allowed:
-            row.bad("output", f"extension {suffix or '(none)'!r} is not one of {', '.join(allowed)}")
+        if ext not in allowed:
+            row.bad("output", f"extension {ext or '(none)'!r} is not one of {', '.join(allowed)}")
         elif output in RESERVED_OUTPUTS:
             row.bad("output", f"{output} is the run's own report file; choose another name")
     return output
