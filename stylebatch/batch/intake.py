@@ -28,7 +28,8 @@ HASH_THREADS = 8  # chunks hashed at once (file reads and hashlib release the GI
 FIRST_CHUNK = 16  # jobs in the first chunk: the workers get work as soon as it is registered
 CHUNK = 1000  # jobs per later chunk, one ledger transaction each
 
-Made = tuple[list[Entry], list[RowError]]  # a chunk's entries, and its jobs whose inputs could not be read
+# a chunk's entries, and a RowError (its `raw` the job's label) per job whose inputs could not be read
+Made = tuple[list[Entry], list[RowError]]
 
 
 class Identities:
@@ -61,7 +62,8 @@ class Identities:
             except OSError as exc:
                 if errors is None:
                     raise
-                errors.append(RowError(job.source, job.row, "content", f"cannot read input: {exc}"))
+                what = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+                errors.append(RowError(job.source, job.row, "input", f"cannot read {what}", job.label))
         return out
 
     def made(self, jobs: Sequence[Job]) -> Made:
@@ -144,7 +146,7 @@ class Intake:
         self._submit()
         run = set(self.sync.add(entries, unreadable))
         for err in unreadable:
-            self.reporter.finished(f"{Path(err.source).name}, line {err.row}", False, err.problem)
+            self.reporter.finished(err.raw, False, err.problem)  # raw: the job's label
         todo = [e for e in entries if e.id in run]
         self.to_run += len(todo)
         self.videos += [e for e in todo if e.job.kind == "video"]

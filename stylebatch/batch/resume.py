@@ -41,7 +41,7 @@ class _Plan:
     """The decisions of one sync, as rows for the batched writes."""
 
     now: float
-    run: list[str] = field(default_factory=list)  # ids to run, in manifest order
+    run: list[str] = field(default_factory=list)  # ids to run (of the chunk), in manifest order
     skipped: int = 0
     inserts: list[tuple] = field(default_factory=list)
     redo: list[tuple] = field(default_factory=list)
@@ -105,8 +105,8 @@ class Sync:
 
     def add(self, entries: list[Entry], invalid: Sequence[RowError] = ()) -> list[str]:
         """Register `entries` (and rows found bad while they were made); the ids among them to run."""
-        plan, start = self.plan, len(self.plan.run)
-        plan.inserts, plan.redo, plan.keep, plan.adopted = [], [], [], []
+        plan = self.plan
+        plan.run, plan.inserts, plan.redo, plan.keep, plan.adopted = [], [], [], [], []
         for e in entries:
             if e.id not in self.seen:  # an id twice in one run is one job
                 self.seen.add(e.id)
@@ -117,7 +117,7 @@ class Sync:
             db.executemany(_KEEP, plan.keep)
             db.executemany(_ADOPT, plan.adopted)
             db.executemany(_INVALID, self._invalid_rows(invalid))
-        return plan.run[start:]
+        return plan.run
 
 
 def sync(
