@@ -10,6 +10,8 @@ chunks leaves whole chunks registered; the next run registers the rest, and no j
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +29,9 @@ from .resume import Sync
 HASH_THREADS = 8  # chunks hashed at once (file reads and hashlib release the GIL)
 FIRST_CHUNK = 16  # jobs in the first chunk: the workers get work as soon as it is registered
 CHUNK = 1000  # jobs per later chunk, one ledger transaction each
+# the hashing threads' niceness (Linux: per thread): registration is background work that must
+# not slow the workers starting or running on the same machine, nor `stylebatch status`
+BACKGROUND_NICE = 10
 
 # a chunk's entries, and a RowError (its `raw` the job's label) per job whose inputs could not be read
 Made = tuple[list[Entry], list[RowError]]
@@ -71,6 +76,14 @@ class Identities:
         return self.entries(jobs, errors), errors
 
 
+def _background() -> None:
+    """Lower this thread's priority (Linux sets niceness per thread; elsewhere nothing changes)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
 def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     """`items` in manifest order: a small first chunk, then CHUNK at a time."""
     start = 0
@@ -95,7 +108,7 @@ class Intake:
         reporter: Reporter,
     ) -> None:
         self.sync, self.reporter = sync, reporter
-        self.pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="intake")
+        self.pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="intake", initializer=_background)
         self.chunks = iter(chunks(items))
         self.make = make
         self.ahead: deque[Future[Made]] = deque()

@@ -49,8 +49,8 @@ def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
     missing weights fail once with the three ways out (WeightsError), not in N workers.
     """
     ids = Identities(jobs, base_cfg)
-    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:  # file reads release the GIL
-        return [e for part in pool.map(ids.entries, chunks(jobs)) for e in part]
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as hashers:  # file reads release the GIL
+        return [e for part in hashers.map(ids.entries, chunks(jobs)) for e in part]
 
 
 def run_jobs(
