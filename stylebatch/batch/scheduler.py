@@ -137,10 +137,13 @@ def _run(ledger, run_dir, work, options, base_cfg, invalid, reporter) -> RunSumm
     """Open the run's record, run what is to do as it is registered, record the run's counts."""
     t0 = time.perf_counter()
     items, make = work
+    intake = None
     try:
         intake = Intake.start(ledger, run_dir, invalid, options.retry_failed, items, make, reporter)
         run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
     except LedgerError as exc:
+        if intake is not None:
+            intake.close()
         raise StorageError(f"{exc}; nothing was run: free some space or choose another --out") from None
     summary = RunSummary(total=len(items) + len(invalid))
     reporter.begin(summary.total)
