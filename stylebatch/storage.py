@@ -105,7 +105,7 @@ def location(value: str | os.PathLike) -> Path | Url:
     return Path(os.path.abspath(os.path.expanduser(text)))
 
 
-def join(base: Path | Url, value: str) -> Path | Url:
+def join(base: str | Path | Url, value: str) -> Path | Url:
     """`value` (a path, a URL) relative to the folder `base` (a path or a URL)."""
     if is_url(value) or value.lower().startswith("file://"):
         return location(value)

@@ -17,6 +17,7 @@ from ..errors import LedgerError, storage_message
 from ..storage import Url
 from . import cluster, pool
 from .destination import Destination
+from .intake import Intake
 from .jobs import Entry, JobResult, JobSpec
 from .ledger import Ledger
 from .options import Reporter, RunOptions, RunSummary
@@ -41,7 +42,9 @@ class ImageRun:
         base_cfg: StyleConfig,
         reporter: Reporter,
         summary: RunSummary,
+        intake: Intake | None = None,
     ) -> None:
+        self.intake = intake  # more jobs as they are registered (None: `todo` is all)
         self.ray = cluster.connect(options.address)
         self.ledger, self.dest, self.options, self.cfg = ledger, dest, options, base_cfg
         self.reporter, self.summary = reporter, summary
@@ -59,10 +62,21 @@ class ImageRun:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def registering(self) -> bool:
+        return self.intake is not None and not self.intake.done
+
+    def _feed(self) -> None:
+        """Register the next chunk of jobs if it is ready (waiting for it when idle)."""
+        if self.registering():
+            for entry in self.intake.take(wait=not self.queue and not self.inflight):
+                self.queue.append(entry)
+                self.remaining.update((entry.job.content, *entry.job.styles))
+
     def run(self) -> None:
         ledger_ok = True
         try:
-            while self.queue or self.inflight:
+            while self.queue or self.inflight or self.registering():
+                self._feed()
                 for w in self.pool:
                     if self._placed(w):
                         self._dispatch(w)
@@ -71,7 +85,9 @@ class ImageRun:
                     if self.queue and waiting:  # every worker is a replacement not yet placed
                         self.ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
                         continue
-                    break
+                    if self.queue or not self.registering():
+                        break  # no worker can take the queue
+                    continue
                 self._collect()
                 for (entry, result), error in self.writer.finished():
                     self._stored(entry, result, error)

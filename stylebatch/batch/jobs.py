@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..config import StyleConfig
@@ -39,24 +40,43 @@ def inputs_hash(job: Job) -> str:
     return inputs.hexdigest()
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def params_json(params: dict[str, Any]) -> str:
+    """`params` as it enters a job's identity (shared by every job with the same settings)."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _digest(job: Job, inputs: str, params_text: str, weights_identity: str) -> str:
+    """sha256 of `json.dumps(ident, sort_keys=True, default=str)` for the identity dict
+    {inputs, kind, output, params, style_weights, weights}, built from its pieces so the shared
+    settings are serialised once per config, not once per job (the text, so the id, is the same)."""
+    parts = (
+        ("inputs", f'"{inputs}"'),  # hex digits
+        ("kind", f'"{job.kind}"'),  # image or video
+        ("output", encode_basestring_ascii(job.output)),  # what json.dumps does with a str
+        ("params", params_text),
+        ("style_weights", "null" if job.style_weights is None else _dumps(job.style_weights)),
+        ("weights", _dumps(weights_identity)),
+    )  # in sorted key order, as sort_keys=True writes them
+    text = "{" + ", ".join(f'"{key}": {value}' for key, value in parts) + "}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def job_id(
-    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | None = None
+    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | str | None = None
 ) -> tuple[str, str]:
     """(job id, inputs hash): a hash of the input files' contents, effective settings and weights.
 
-    `params` is `job_params(cfg)` when the caller already has it (many jobs share one config).
+    `params` is `job_params(cfg)`, or its `params_json`, when the caller already has it (many
+    jobs share one config).
     """
+    if not isinstance(params, str):
+        params = params_json(job_params(cfg) if params is None else params)
     inputs = inputs_hash(job)
-    ident = {
-        "inputs": inputs,
-        "style_weights": job.style_weights,
-        "params": job_params(cfg) if params is None else params,
-        "weights": weights_identity,
-        "output": job.output,
-        "kind": job.kind,
-    }
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
-    return digest[:20], inputs
+    return _digest(job, inputs, params, weights_identity)[:20], inputs
 
 
 def invalid_id(err: RowError) -> str:
@@ -75,7 +95,7 @@ class Entry:
 
 
 def make_entry(
-    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | None = None
+    job: Job, cfg: StyleConfig, weights_identity: str, params: dict[str, Any] | str | None = None
 ) -> Entry:
     """The entry of `job` run with `cfg` and the weights named by `weights_identity`."""
     ident, inputs = job_id(job, cfg, weights_identity, params)

@@ -44,7 +44,10 @@ class Reporter:
 
     wants_progress = False
 
-    def begin(self, total: int, done_before: int, to_run: int) -> None: ...
+    def begin(self, total: int) -> None: ...
+
+    def registered(self, done_before: int, to_run: int) -> None:
+        """Every job is in the ledger (the first ones may be running already)."""
 
     def worker(self, name: str, info: dict[str, Any] | None) -> None: ...
 

@@ -44,6 +44,17 @@ class _Pool:
 POOL = _Pool()  # this driver process's
 
 
+def start_early(options: RunOptions, cfg: StyleConfig) -> None:
+    """Start Ray and the pool's workers now, on the driver's main thread (Ray ties the processes it
+    starts to the thread that starts them), so they build VGG-19 while the driver reads a big
+    manifest; the run's own `get_pool` finds them. The weights of `cfg` must be loaded already
+    (`weights.ensure`)."""
+    from . import cluster
+
+    ray = cluster.connect(options.address)
+    get_pool(ray, pool_size(ray, options, cfg), cfg)
+
+
 def pool_size(ray, options: RunOptions, cfg: StyleConfig) -> PoolSpec:
     """(workers, GPUs each, CPUs each, torch threads each)."""
     res = ray.cluster_resources()

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .destination import Destination
 from .jobs import Entry, invalid_id, job_params
 from .manifest import RowError
 from .sidecars import finished_output, result_columns
 
 if TYPE_CHECKING:
-    from .destination import Destination
     from .ledger import Ledger
 
 _INSERT = (
@@ -40,7 +42,7 @@ class _Plan:
     """The decisions of one sync, as rows for the batched writes."""
 
     now: float
-    run: list[str] = field(default_factory=list)  # ids to run, in manifest order
+    run: list[str] = field(default_factory=list)  # ids to run (of the chunk), in manifest order
     skipped: int = 0
     inserts: list[tuple] = field(default_factory=list)
     redo: list[tuple] = field(default_factory=list)
@@ -77,23 +79,58 @@ class _Plan:
         return (*where, *files, job.output, self.params_json[id(e.cfg)], e.inputs_hash or None, self.now)
 
 
-def sync(
-    ledger: Ledger, entries: list[Entry], invalid: list[RowError], retry_failed: bool, dest: Destination
-) -> dict:
-    """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
-    plan = _Plan(time.time())
-    with ledger.tx() as db:
-        known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
-        db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
-        for e in entries:
-            plan.decide(e, known.get(e.id), retry_failed, dest)
-        db.executemany(_INSERT, plan.inserts)
-        db.executemany(_REDO, plan.redo)
-        db.executemany(_KEEP, plan.keep)
-        db.executemany(_ADOPT, plan.adopted)
-        bad = [
-            (invalid_id(err), err.source, err.row, f"invalid row: {err.field}: {err.problem}")
+class Sync:
+    """Registration in steps, for a run that starts its first jobs while the rest of its manifest
+    is still hashed: `begin` once, then `add` chunk by chunk (one transaction each, so a run
+    stopped between chunks leaves whole chunks registered, and the next run registers the rest)."""
+
+    def __init__(self, ledger: Ledger, retry_failed: bool, dest: Destination | Path) -> None:
+        self.ledger, self.retry_failed = ledger, retry_failed
+        self.dest = dest if isinstance(dest, Destination) else Destination(Path(dest))
+        self.plan = _Plan(time.time())
+        self.known: dict[str, str] = {}
+        self.seen: set[str] = set()  # ids registered by this run
+
+    def begin(self, invalid: list[RowError]) -> None:
+        """Read what earlier runs left, take their jobs out of the current list, record bad rows."""
+        with self.ledger.tx() as db:
+            self.known = dict(db.execute("SELECT id, status FROM jobs").fetchall())
+            db.execute("UPDATE jobs SET current = 0 WHERE current = 1")
+            db.executemany(_INVALID, self._invalid_rows(invalid))
+
+    def _invalid_rows(self, invalid: Sequence[RowError]) -> list[tuple]:
+        now = self.plan.now
+        return [
+            (invalid_id(err), err.source, err.row, f"invalid row: {err.field}: {err.problem}", now, now)
             for err in invalid
         ]
-        db.executemany(_INVALID, [(*row, plan.now, plan.now) for row in bad])
-    return {"run": plan.run, "skipped": plan.skipped}
+
+    def add(self, entries: list[Entry], invalid: Sequence[RowError] = ()) -> list[str]:
+        """Register `entries` (and rows found bad while they were made); the ids among them to run."""
+        plan = self.plan
+        plan.run, plan.inserts, plan.redo, plan.keep, plan.adopted = [], [], [], [], []
+        for e in entries:
+            if e.id not in self.seen:  # an id twice in one run is one job
+                self.seen.add(e.id)
+                plan.decide(e, self.known.get(e.id), self.retry_failed, self.dest)
+        with self.ledger.tx() as db:
+            db.executemany(_INSERT, plan.inserts)
+            db.executemany(_REDO, plan.redo)
+            db.executemany(_KEEP, plan.keep)
+            db.executemany(_ADOPT, plan.adopted)
+            db.executemany(_INVALID, self._invalid_rows(invalid))
+        return plan.run
+
+
+def sync(
+    ledger: Ledger,
+    entries: list[Entry],
+    invalid: list[RowError],
+    retry_failed: bool,
+    dest: Destination | Path,
+) -> dict:
+    """Register this run's jobs; decide which to run. Returns {'run': [...ids], 'skipped': n}."""
+    steps = Sync(ledger, retry_failed, dest)
+    steps.begin(invalid)
+    run = steps.add(entries)
+    return {"run": run, "skipped": steps.plan.skipped}

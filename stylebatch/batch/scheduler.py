@@ -14,13 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import storage, weights
+from .. import storage
 from ..config import StyleConfig
 from ..errors import ConfigError, LedgerError, StorageError, storage_message
-from ..hashing import input_fingerprint
 from .destination import Destination, destination
 from .imagerun import ImageRun
-from .jobs import Entry, job_params, make_entry
+from .intake import HASH_THREADS, Identities, Intake, chunks
+from .jobs import Entry
 from .ledger import LEDGER_NAME, Ledger
 from .lock import LOCK_NAME, RunLock
 from .manifest import Job, RowError, output_problems
@@ -31,37 +31,44 @@ from .rundir import check_writable, remove_stale_temps
 from .sidecars import has_sidecars
 from .videorun import run_video
 
-__all__ = ["Reporter", "RunOptions", "RunSummary", "prepare", "release_workers", "run_batch", "worker_stats"]
-
-HASH_THREADS = 8  # input files hashed at once while a run is prepared
+__all__ = [
+    "Reporter",
+    "RunOptions",
+    "RunSummary",
+    "prepare",
+    "release_workers",
+    "run_batch",
+    "run_jobs",
+    "worker_stats",
+]
 
 
 def prepare(jobs: list[Job], base_cfg: StyleConfig) -> list[Entry]:
-    """Each job's effective settings and ledger id (hash of inputs, settings and weights).
+    """Each job's effective settings and ledger id (hash of inputs, settings and weights), all at
+    once (`run_jobs` makes them while the first jobs run).
 
-    The weights every job needs are resolved and loaded here, on the driver, before any worker
-    starts: missing weights fail once with the three ways out (WeightsError), not in N workers.
-    Jobs with the same overrides share one config object and one settings dict; the input
-    files are hashed in a thread pool first (hashlib and file reads release the GIL).
+    The weights every job needs are loaded here, on the driver, before any worker starts:
+    missing weights fail once with the three ways out (WeightsError), not in N workers.
     """
-    configs: dict[tuple, StyleConfig] = {}
-    for job in jobs:
-        if job.overrides not in configs:
-            configs[job.overrides] = job.config(base_cfg)
-    for spec in dict.fromkeys(cfg.weights for cfg in configs.values()):
-        weights.ensure(spec)
-    shared = {
-        key: (cfg, job_params(cfg), weights.resolve(cfg.weights).identity) for key, cfg in configs.items()
-    }
-    paths = sorted({p for job in jobs for p in (job.content, *job.styles)}, key=str)
-    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:  # fills the per-process hash cache
-        parts = (paths[i::HASH_THREADS] for i in range(HASH_THREADS))
-        list(pool.map(lambda part: [input_fingerprint(p) for p in part], parts))
-    entries = []
-    for job in jobs:
-        cfg, params, weights_identity = shared[job.overrides]
-        entries.append(make_entry(job, cfg, weights_identity, params))
-    return entries
+    ids = Identities(jobs, base_cfg)
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as hashers:  # file reads release the GIL
+        return [e for part in hashers.map(ids.entries, chunks(jobs)) for e in part]
+
+
+def run_jobs(
+    run_dir: str | os.PathLike,
+    jobs: list[Job],
+    options: RunOptions,
+    base_cfg: StyleConfig,
+    invalid: list[RowError] | None = None,
+    reporter: Reporter | None = None,
+    rebuild_ledger: bool = False,
+) -> RunSummary:
+    """`run_batch` for jobs not yet prepared: their ids (input files hashed) and ledger rows are
+    made chunk by chunk while the first jobs already run. Missing weights, output collisions and
+    an unusable `run_dir` still refuse the run before anything starts."""
+    ids = Identities(jobs, base_cfg)
+    return _run_batch(run_dir, jobs, jobs, ids.made, options, base_cfg, invalid, reporter, rebuild_ledger)
 
 
 def run_batch(
@@ -80,10 +87,29 @@ def run_batch(
     `rebuild_ledger` (or when the ledger is missing but outputs have sidecars) the ledger is
     rebuilt from the sidecars first, so no finished output is redone.
     """
+    jobs = [e.job for e in entries]
+    return _run_batch(
+        run_dir,
+        jobs,
+        entries,
+        lambda part: (list(part), []),
+        options,
+        base_cfg,
+        invalid,
+        reporter,
+        rebuild_ledger,
+    )
+
+
+def _run_batch(
+    run_dir, jobs, items, make, options, base_cfg, invalid, reporter, rebuild_ledger
+) -> RunSummary:
+    """Check the outputs' names over the whole run, take the lock, then run `items` as `make`
+    turns them into entries."""
     run_dir = Path(run_dir)
     reporter = reporter or Reporter()
     dest = destination(run_dir, options.outputs)
-    problems = output_problems([e.job for e in entries], None if dest.remote else run_dir)
+    problems = output_problems(jobs, None if dest.remote else run_dir)
     if problems:
         raise ConfigError("\n".join(problems) + "\n(nothing was run)")
     check_writable(run_dir)
@@ -106,7 +132,7 @@ def run_batch(
             reporter.note(f"rebuilt the ledger from {rebuilt} output sidecar(s){why}")
         ledger = Ledger(run_dir)
         try:
-            summary = _run(ledger, dest, entries, options, base_cfg, invalid or [], reporter)
+            summary = _run(ledger, dest, (items, make), options, base_cfg, invalid or [], reporter)
             summary.rebuilt = rebuilt
             return summary
         finally:
@@ -115,13 +141,22 @@ def run_batch(
         lock.__exit__(None, None, None)
 
 
-def _run(ledger, dest, entries, options, base_cfg, invalid, reporter) -> RunSummary:
-    """Plan the run against the ledger, run what is to do, record the run's counts."""
+def _run(ledger, dest, work, options, base_cfg, invalid, reporter) -> RunSummary:
+    """Open the run's record, run what is to do as it is registered, record the run's counts."""
     t0 = time.perf_counter()
-    summary, todo, run_id = _plan(ledger, dest, entries, options, base_cfg, invalid)
-    reporter.begin(summary.total, ledger.counts()["done"], len(todo))
+    items, make = work
+    intake = None
     try:
-        _execute(ledger, dest, todo, options, base_cfg, reporter, summary)
+        intake = Intake.start(ledger, dest, invalid, options.retry_failed, items, make, reporter)
+        run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
+    except LedgerError as exc:
+        if intake is not None:
+            intake.close()
+        raise StorageError(f"{exc}; nothing was run: free some space or choose another --out") from None
+    summary = RunSummary(total=len(items) + len(invalid))
+    reporter.begin(summary.total)
+    try:
+        _execute(ledger, dest, intake, options, base_cfg, reporter, summary)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -129,33 +164,25 @@ def _run(ledger, dest, entries, options, base_cfg, invalid, reporter) -> RunSumm
         summary.interrupted = True
         raise type(exc)(f"{exc}; {_stop_on_ledger_error(ledger)}") from None
     finally:
+        intake.close()  # interrupted while registering: the rest is registered next time
         summary.seconds = time.perf_counter() - t0
+        summary.skipped = intake.skipped
         _finish(ledger, run_id, summary)
         reporter.end()
     return summary
 
 
-def _plan(ledger, dest, entries, options, base_cfg, invalid) -> tuple[RunSummary, list[Entry], int]:
-    """Register the jobs, open the run's record: (summary so far, entries to run, run id)."""
-    try:
-        plan = ledger.sync(entries, invalid, options.retry_failed, dest)
-        run_id = ledger.start_run(base_cfg.to_dict(), asdict(options))
-    except LedgerError as exc:
-        raise StorageError(f"{exc}; nothing was run: free some space or choose another --out") from None
-    summary = RunSummary(total=len(entries) + len(invalid), skipped=plan["skipped"])
-    by_id = {e.id: e for e in entries}
-    return summary, [by_id[i] for i in plan["run"]], run_id
-
-
-def _execute(ledger, dest, todo, options, base_cfg, reporter, summary) -> None:
-    """Image jobs on the worker pool first, then video jobs one by one."""
-    images_todo = [e for e in todo if e.job.kind == "image"]
-    videos_todo = [e for e in todo if e.job.kind == "video"]
-    if images_todo:
-        ImageRun(ledger, dest, images_todo, options, base_cfg, reporter, summary).run()
-        if videos_todo:
+def _execute(ledger, dest, intake: Intake, options, base_cfg, reporter, summary) -> None:
+    """Image jobs on the worker pool as they are registered, then video jobs one by one."""
+    first: list[Entry] = []
+    while not first and not intake.done:  # no pool is started for a run with no image to do
+        first = intake.take(wait=True)
+    if first:
+        ImageRun(ledger, dest, first, options, base_cfg, reporter, summary, intake).run()
+        intake.drain()  # the pool lost every worker: what is left stays pending for the next run
+        if intake.videos:
             release_workers()  # the video layer starts its own actors: free the resources
-    for entry in videos_todo:
+    for entry in intake.videos:
         run_video(ledger, dest, entry, options, reporter, summary)
 
 

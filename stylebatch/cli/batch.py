@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -14,8 +16,9 @@ from .. import storage
 from ..batch import manifest as mf
 from ..batch import report as rp
 from ..batch.manifest import Job, RowError
+from ..batch.options import RunOptions
 from ..config import StyleConfig
-from ..errors import ConfigError, StorageError, storage_message
+from ..errors import ConfigError, StorageError, StylebatchError, storage_message
 from .common import SharedOptions, console, warn_if_random, with_shared_options
 from .reporter import RichReporter
 
@@ -57,6 +60,8 @@ StylesOpt = Annotated[
     list[str], typer.Option("--style", "-s", help="A style image, a path or a storage URL (repeatable).")
 ]
 
+# a manifest this big (about 15,000 rows) takes seconds to check: Ray starts meanwhile
+EARLY_START_BYTES = 1 << 20
 manifest_app = typer.Typer(help="Write manifests.", no_args_is_help=True)
 
 
@@ -93,6 +98,39 @@ class _Flags(NamedTuple):
     quiet: bool
     rebuild_ledger: bool
 
+    def options(self) -> RunOptions:
+        return RunOptions(
+            workers=self.workers,
+            gpus_per_worker=self.gpus_per_worker,
+            address=self.address,
+            shared_fs=self.shared_fs,
+            skip_invalid=self.skip_invalid,
+            retry_failed=not self.no_retry_failed,
+        )
+
+
+def _size(manifest: str) -> int:
+    """The manifest's size in bytes (0 when unknown: its own check says what is wrong)."""
+    try:
+        return int(storage.info(manifest)["size"]) if storage.is_url(manifest) else os.stat(manifest).st_size
+    except (OSError, StylebatchError, KeyError, TypeError, ValueError):
+        return 0
+
+
+def _load(manifest: str, cfg: StyleConfig, flags: _Flags) -> mf.Parsed:
+    """The manifest read and checked. A big one takes seconds: it is checked in a thread while the
+    weights load and Ray and the workers start (a small one starts them once its jobs are known)."""
+    if _size(manifest) < EARLY_START_BYTES:
+        return mf.load(manifest, cfg, skip_invalid=flags.skip_invalid)
+    from .. import weights
+    from ..batch import pool
+
+    with ThreadPoolExecutor(1, thread_name_prefix="manifest") as reader:
+        parsed = reader.submit(mf.load, manifest, cfg, flags.skip_invalid)
+        weights.ensure(cfg.weights)  # missing weights: one message, and no worker started
+        pool.start_early(flags.options(), cfg)
+        return parsed.result()
+
 
 def _places(out: str, state: Path | None) -> tuple[Path, str | None]:
     """(the run's local folder: ledger, report; the storage URL of the outputs or None)."""
@@ -114,25 +152,18 @@ def _run_dir(run_dir: str) -> Path:
 def _execute(
     out: str, state: Path | None, jobs: list[Job], invalid: list[RowError], cfg: StyleConfig, flags: _Flags
 ) -> None:
-    from ..batch.scheduler import Reporter, RunOptions, prepare, run_batch
+    from ..batch.scheduler import Reporter, run_jobs
 
     run_dir, outputs = _places(out, state)
     warn_if_random(cfg)
     quiet, rebuild_ledger = flags.quiet, flags.rebuild_ledger
-    options = RunOptions(
-        workers=flags.workers,
-        gpus_per_worker=flags.gpus_per_worker,
-        address=flags.address,
-        shared_fs=flags.shared_fs,
-        skip_invalid=flags.skip_invalid,
-        retry_failed=not flags.no_retry_failed,
-        outputs=outputs,
-    )
+    options = dataclasses.replace(flags.options(), outputs=outputs)
     for err in invalid:
         console.print(f"[yellow]skipped invalid row[/] {err}", highlight=False, soft_wrap=True)
-    entries = prepare(jobs, cfg)  # loads the weights: missing ones stop here, before any worker
     reporter = Reporter() if quiet else RichReporter()
-    summary = run_batch(run_dir, entries, options, cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
+    # the weights load first (missing ones stop here, before any worker); the jobs' ids and ledger
+    # rows are made while the first jobs run
+    summary = run_jobs(run_dir, jobs, options, cfg, invalid, reporter, rebuild_ledger=rebuild_ledger)
     info = _report(run_dir, outputs)
     if not quiet:
         _print_summary(out, info, summary)
@@ -183,12 +214,12 @@ def run(
     Storage: stylebatch run s3://bucket/night.csv --out s3://bucket/styled/
     """
     cfg = shared.config()
-    parsed = mf.load(manifest, cfg, skip_invalid=skip_invalid)
-    if parsed.duplicates and not quiet:
-        console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
     flags = _Flags(
         workers, gpus_per_worker, address, shared_fs, skip_invalid, no_retry_failed, quiet, rebuild_ledger
     )
+    parsed = _load(manifest, cfg, flags)
+    if parsed.duplicates and not quiet:
+        console.print(f"{parsed.duplicates} duplicate row(s) collapsed into one job each")
     _execute(out, state, parsed.jobs, parsed.errors, cfg, flags)
 
 

@@ -27,13 +27,18 @@ class RichReporter:
         self.devices: dict[str, str] = {}  # worker -> the device it said it runs on
         self.cpu_noted = False
 
-    def begin(self, total: int, done_before: int, to_run: int) -> None:
-        self.total, self.done = total, done_before
+    def begin(self, total: int) -> None:
+        self.total = total
         self.wants_progress = True  # without a terminal too: each worker says its device once
         if self.live:
             self.progress.start()
-            self.overall = self.progress.add_task("[bold]jobs", total=total, completed=done_before, detail="")
-        console.print(f"{total} job(s): {done_before} already done, {to_run} to run", highlight=False)
+            self.overall = self.progress.add_task("[bold]jobs", total=total, completed=0, detail="")
+
+    def registered(self, done_before: int, to_run: int) -> None:
+        self.done += done_before
+        if self.live and self.overall is not None:
+            self.progress.update(self.overall, completed=self.done + self.failed)
+        console.print(f"{self.total} job(s): {done_before} already done, {to_run} to run", highlight=False)
 
     def worker(self, name: str, info: dict[str, Any] | None) -> None:
         if info and info.get("device") and name not in self.devices:

@@ -16,7 +16,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ...config import (
@@ -28,9 +28,9 @@ from ...config import (
     require_setting,
 )
 from ...errors import ConfigError
-from ...storage import Url, join
+from ...storage import Url, is_url, join
 from .job import VIDEO_EXTENSIONS, Job, RowError
-from .outputs import IMAGE_OUTPUTS, RESERVED_OUTPUTS, default_output, safe_output
+from .outputs import IMAGE_OUTPUTS, RESERVED_OUTPUTS, default_output, safe_output, suffix
 from .rows import split
 
 BASE_COLUMNS = ("content", "style", "style_weights", "output")  # every other column is a setting
@@ -52,10 +52,10 @@ def header_errors(path: Path, header: list[str]) -> list[RowError]:
     return errors
 
 
-def _resolve_path(folder: Path | Url, value: str) -> tuple[Path | Url, str]:
+def _resolve_path(folder: str, value: str) -> tuple[Path | Url, str]:
     """(absolute path or storage URL, problem or ''), with one stat for a local file (storage
     objects are checked together once the manifest is read: `objects.check_objects`)."""
-    p = join(folder, value)
+    p = join(Url(folder) if is_url(folder) else folder, value)
     if isinstance(p, Url):
         return p, ""
     text = str(p)
@@ -85,7 +85,7 @@ class _Row:
             self.bad(field_, f"expected a path, got {value!r}")
             return None
         if value not in self.resolved:
-            self.resolved[value] = _resolve_path(self.path.parent, value)
+            self.resolved[value] = _resolve_path(os.path.dirname(self.path), value)
         p, problem = self.resolved[value]
         style = self.cells.get("style", "")
         if problem.startswith("file not found") and field_ == "style":
@@ -138,11 +138,11 @@ def _output(row: _Row, content: Path | None) -> str | None:
     elif output is None:
         row.bad("output", f"{given!r} leaves the output directory (use a relative path without ..)")
     else:
-        suffix = PurePosixPath(output).suffix.lower()
+        ext = suffix(output).lower()
         is_video = content is not None and content.suffix.lower() in VIDEO_EXTENSIONS
         allowed = VIDEO_EXTENSIONS if is_video else IMAGE_OUTPUTS
-        if suffix not in allowed:
-            row.bad("output", f"extension {suffix or '(none)'!r} is not one of {', '.join(allowed)}")
+        if ext not in allowed:
+            row.bad("output", f"extension {ext or '(none)'!r} is not one of {', '.join(allowed)}")
         elif output in RESERVED_OUTPUTS:
             row.bad("output", f"{output} is the run's own report file; choose another name")
     return output

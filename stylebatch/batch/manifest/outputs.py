@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .job import VIDEO_EXTENSIONS, Job
 
@@ -18,11 +18,17 @@ def safe_output(text: str) -> str | None:
     """`text` as a normalised relative POSIX path inside the output directory, or None if it leaves it."""
     if not text or text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
         return None
-    parts = PurePosixPath(text).parts
-    if any(p == ".." for p in parts) or not parts:
+    parts = [p for p in text.split("/") if p not in ("", ".")]  # as PurePosixPath(text).parts
+    if ".." in parts or not parts:
         return None
-    clean = [p for p in parts if p != "."]
-    return "/".join(clean) if clean else None
+    return "/".join(parts)
+
+
+def suffix(output: str) -> str:
+    """PurePosixPath(output).suffix, without building the path (a manifest has many rows)."""
+    name = output.rpartition("/")[2]
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def _tag(name: str) -> str:
