@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread (see v
 
 @pytest.fixture(scope="module")
 def pan_clip(tmp_path_factory):
-    return write_clip(pan_frames(12), tmp_path_factory.mktemp("pan") / "pan.mp4")
+    return write_clip(pan_frames(8), tmp_path_factory.mktemp("pan") / "pan.mp4")
 
 
 def test_warped_mode_is_far_more_consistent_than_independent(pan_clip, style_path, tmp_path):
@@ -29,7 +29,8 @@ def test_warped_mode_is_far_more_consistent_than_independent(pan_clip, style_pat
         report = stylize_video(pan_clip, [style_path], tmp_path / f"{mode}.mp4", cfg, run_dir=tmp_path / mode)
         errors[mode] = report.warp_error
         floor = report.warp_error_input
-    # measured on this clip: independent ~0.013, previous ~0.027, warped ~0.004; input ~0.0001
+    # measured on this clip: independent 0.032, previous 0.054, warped 0.0099; input 0.00012
+    # (on 12 frames: 0.036, 0.060, 0.0093: the ratios hold from 8 frames on)
     assert errors["warped"] < 0.5 * errors["independent"]
     assert errors["warped"] < errors["previous"]
     assert floor < errors["warped"]
@@ -65,15 +66,15 @@ def test_resume_continues_after_the_last_finished_frame(pan_clip, style_path, tm
         callback=infos.append,
         keep_frames=True,
     )
-    assert (report.resumed, report.computed) == (5, 7)
+    assert (report.resumed, report.computed) == (5, 3)
     assert [i.frame for i in infos if i.resumed] == [0, 1, 2, 3, 4]
     assert all(p.stat().st_mtime_ns == stamps[p] for p in finished)  # not recomputed
-    assert report.frames == 12 and (tmp_path / "out.mp4").exists()
+    assert report.frames == 8 and (tmp_path / "out.mp4").exists()
 
     # other settings are another run: nothing is reused
     changed = cfg.replace(**{"video.temporal_weight": 10.0})
     report = stylize_video(pan_clip, [style_path], tmp_path / "out2.mp4", changed, run_dir=run_dir)
-    assert (report.resumed, report.computed) == (0, 12)
+    assert (report.resumed, report.computed) == (0, 8)
 
 
 def subpixel_pan(n: int, width: int = 64, height: int = 48, speed: float = 0.37) -> np.ndarray:
