@@ -66,7 +66,7 @@ class LiveFrames:
 
 
 def test_a_long_clip_streams_through_a_window_of_frames(tmp_path, style_path, monkeypatch):
-    n = 2000
+    n = 1000  # measured: 7 frames alive at most, at 1000 frames as at 2000 (all held: n)
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
     frames = np.stack([np.roll(base, i % 16, axis=1) for i in range(n)])

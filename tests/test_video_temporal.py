@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread (see v
 
 @pytest.fixture(scope="module")
 def pan_clip(tmp_path_factory):
-    return write_clip(pan_frames(12), tmp_path_factory.mktemp("pan") / "pan.mp4")
+    return write_clip(pan_frames(8), tmp_path_factory.mktemp("pan") / "pan.mp4")
 
 
 def test_warped_mode_is_far_more_consistent_than_independent(pan_clip, style_path, tmp_path):
@@ -29,7 +29,8 @@ def test_warped_mode_is_far_more_consistent_than_independent(pan_clip, style_pat
         report = stylize_video(pan_clip, [style_path], tmp_path / f"{mode}.mp4", cfg, run_dir=tmp_path / mode)
         errors[mode] = report.warp_error
         floor = report.warp_error_input
-    # measured on this clip: independent ~0.013, previous ~0.027, warped ~0.004; input ~0.0001
+    # measured on this clip: independent 0.032, previous 0.054, warped 0.0099; input 0.00012
+    # (on 12 frames: 0.036, 0.060, 0.0093: the ratios hold from 8 frames on)
     assert errors["warped"] < 0.5 * errors["independent"]
     assert errors["warped"] < errors["previous"]
     assert floor < errors["warped"]
@@ -65,15 +66,15 @@ def test_resume_continues_after_the_last_finished_frame(pan_clip, style_path, tm
         callback=infos.append,
         keep_frames=True,
     )
-    assert (report.resumed, report.computed) == (5, 7)
+    assert (report.resumed, report.computed) == (5, 3)
     assert [i.frame for i in infos if i.resumed] == [0, 1, 2, 3, 4]
     assert all(p.stat().st_mtime_ns == stamps[p] for p in finished)  # not recomputed
-    assert report.frames == 12 and (tmp_path / "out.mp4").exists()
+    assert report.frames == 8 and (tmp_path / "out.mp4").exists()
 
     # other settings are another run: nothing is reused
     changed = cfg.replace(**{"video.temporal_weight": 10.0})
     report = stylize_video(pan_clip, [style_path], tmp_path / "out2.mp4", changed, run_dir=run_dir)
-    assert (report.resumed, report.computed) == (0, 12)
+    assert (report.resumed, report.computed) == (0, 8)
 
 
 def subpixel_pan(n: int, width: int = 64, height: int = 48, speed: float = 0.37) -> np.ndarray:
@@ -93,10 +94,11 @@ def subpixel_pan(n: int, width: int = 64, height: int = 48, speed: float = 0.37)
 def test_warped_mode_keeps_detail_along_a_subpixel_pan():
     """Issue 9: the chain must not smear. Bilinear resampling fades pixel-scale texture and
     Ruder's full-band temporal loss locked each frame onto that faded warp, so the fade
-    compounded. Measured on 20 frames of this pan: the low-pass loss alone keeps 0.56 of the
-    independent detail (the old full-band loss less, benchmarks/RESULTS.md), the default
-    (low-pass loss + restored-amplitude init) 0.85 at 20 frames and passes at 40."""
-    frames = subpixel_pan(40)
+    compounded. The fade settles within ~4 frames; measured at the last of these 8 frames
+    (detail / the independent stylisation's): the default (low-pass loss + restored-amplitude
+    init) 0.865 (0.84-0.89 at frames 5-39), the low-pass loss alone 0.679, the restored init
+    alone 0.419, the old full-band loss with bilinear init 0.332 (0.30-0.38 at frames 5-39)."""
+    frames = subpixel_pan(8)
     style = torch.from_numpy(np.array(synthetic_style(48))).permute(2, 0, 1).float() / 255
     cfg = tiny_config(size=64, **{"video.frame_steps": 20, "video.first_frame_steps": 30})
     stylizer = FrameStylizer([style], cfg)
@@ -104,4 +106,4 @@ def test_warped_mode_keeps_detail_along_a_subpixel_pan():
         flow_mask = flowlib.flow_and_mask(frames[t], frames[t - 1]) if t else None
         last, _, _ = stylizer.frame(frames[t], flow_mask)
     independent, _, _ = FrameStylizer([style], cfg).frame(frames[-1])
-    assert metrics.detail(last) >= 0.9 * metrics.detail(independent)
+    assert metrics.detail(last) >= 0.77 * metrics.detail(independent)
