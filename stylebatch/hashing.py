@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+from .storage import fingerprint, is_url
+
 _CACHE: dict[tuple[int, int, int, int], str] = {}
 
 
@@ -31,8 +33,6 @@ def input_fingerprint(path: str | os.PathLike) -> str:
 
     URL answers are cached until `forget_urls()` (called when a run is prepared: objects change).
     """
-    from .storage import fingerprint, is_url
-
     if not is_url(path):
         return file_sha256(path)
     url = str(path)
@@ -43,8 +43,6 @@ def input_fingerprint(path: str | os.PathLike) -> str:
 
 def remember_url(url: str, meta: dict) -> None:
     """Take an object's fingerprint from metadata a listing already gave (no request)."""
-    from .storage import fingerprint
-
     _URL_CACHE[str(url)] = fingerprint(str(url), meta)
 
 

@@ -188,9 +188,7 @@ def write_bytes(url: str, data: bytes) -> None:
     fs, path = filesystem(url)
     try:
         fs.pipe_file(path, data)
-    except OSError as exc:
-        raise OSError(f"cannot write {url}: {problem(exc)}") from None
-    except Exception as exc:  # botocore's own errors (credentials, endpoint) are not OSErrors
+    except Exception as exc:  # OSErrors, and botocore's own (credentials, endpoint), which are not
         raise OSError(f"cannot write {url}: {problem(exc)}") from None
 
 

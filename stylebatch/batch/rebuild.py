@@ -11,7 +11,7 @@ from typing import Any
 from .destination import Destination
 from .jobs import RUNTIME_ONLY
 from .ledger import LEDGER_NAME, Ledger
-from .sidecars import iter_sidecars, result_columns
+from .sidecars import result_columns
 
 _INSERT = (
     "INSERT OR REPLACE INTO jobs (id, kind, source, row, content, styles, style_weights, output, params,"
@@ -36,7 +36,7 @@ def rebuild(run_dir: str | os.PathLike, dest: Destination | None = None) -> int:
     n = 0
     try:
         with ledger.tx() as db:
-            for output, side in dest.sidecars() if dest else iter_sidecars(run_dir):
+            for output, side in (dest or Destination(run_dir)).sidecars():
                 db.execute(_INSERT, _row(output, side))
                 n += 1
     finally:

@@ -28,7 +28,6 @@ from .options import Reporter, RunOptions, RunSummary
 from .pool import release_workers, worker_stats
 from .rebuild import rebuild
 from .rundir import check_writable, remove_stale_temps
-from .sidecars import has_sidecars
 from .videorun import run_video
 
 __all__ = [
@@ -122,10 +121,7 @@ def _run_batch(
     try:
         remove_stale_temps(run_dir)
         rebuilt = None
-        no_ledger = not (run_dir / LEDGER_NAME).exists()
-        lost = no_ledger and (
-            next(dest.sidecars(), None) is not None if dest.remote else has_sidecars(run_dir)
-        )
+        lost = not (run_dir / LEDGER_NAME).exists() and next(dest.sidecars(), None) is not None
         if rebuild_ledger or lost:
             rebuilt = rebuild(run_dir, dest)
             why = "" if rebuild_ledger else f" (no {LEDGER_NAME} found)"

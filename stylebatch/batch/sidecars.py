@@ -37,10 +37,6 @@ def iter_sidecars(run_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield output.relative_to(run_dir).as_posix(), data
 
 
-def has_sidecars(run_dir: str | os.PathLike) -> bool:
-    return Path(run_dir).is_dir() and next(iter_sidecars(Path(run_dir)), None) is not None
-
-
 def finished_output(dest: Destination, entry: Entry) -> dict[str, Any] | None:
     """The sidecar of `entry`'s output if both are there and the sidecar names this very job."""
     if entry.job.kind != "image":

@@ -73,8 +73,8 @@ _FETCHED: dict[str, tuple[dict, bytes | None]] = {}  # storage objects prefetche
 
 
 def prefetch(urls: list[str], threads: int = 16) -> None:
-    """Fetch the metadata of storage objects the report shows (and the bytes of those without a
-    cached thumbnail) concurrently, instead of one request after another while drawing."""
+    """Fetch the metadata and bytes of the storage objects the report draws, concurrently, instead
+    of one request after another while drawing (the contact sheet decodes each of them anyway)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(url: str) -> None:
