@@ -226,11 +226,11 @@ def run_pystiche(python: Path, paths: dict, size: int, args: argparse.Namespace,
     return torch.load(out, weights_only=False)
 
 
-def neural_style_weights(size: int) -> tuple[float, float]:
+def neural_style_weights(size: int, alpha: float = ALPHA, beta: float = BETA) -> tuple[float, float]:
     m4 = (size // 8) ** 2
-    content = ALPHA * 512 * m4 / 2
+    content = alpha * 512 * m4 / 2
     n2 = math.exp(sum(math.log(c * c) for c in STYLE_CHANNELS) / len(STYLE_CHANNELS))
-    return content, BETA * n2 / 20
+    return content, beta * n2 / 20
 
 
 def run_neural_style(python: Path, paths: dict, size: int, args: argparse.Namespace, folder: Path) -> list:
@@ -303,7 +303,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds: ours, peers, ours, ...")
     parser.add_argument("--note", default="", help="a line for RESULTS.md (e.g. machine load)")
+    import quality_race  # the time-to-equal-loss table (imports this module)
+
+    quality_race.add_arguments(parser)
     args = parser.parse_args()
+    if args.race:
+        quality_race.main(args)
+        return
     if args.steps % args.every:
         parser.error("--steps must be a multiple of --every")
 
