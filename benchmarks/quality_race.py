@@ -354,7 +354,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     parser.add_argument("--scales", type=int, default=3)
     parser.add_argument("--coarse-steps", type=int, default=20)
-    parser.add_argument("--ours-every", type=int, default=1, help="stylebatch scores every N final-scale steps")
+    parser.add_argument(
+        "--ours-every", type=int, default=1, help="stylebatch scores every N final-scale steps"
+    )
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--peers-only", action="store_true", help="run (and keep) the peers' runs, no table")
     parser.add_argument("--peer", default="pystiche,neural-style", help="with --peers-only: which peers")
