@@ -94,6 +94,8 @@ def run(clip: Path, chunks: int, settings: dict, ray: bool, work: Path) -> dict:
         "band_detail_min_over_median": min(band_detail) / float(np.median(detail)) if band_detail else None,
         "seconds": seconds,
         "frames_per_minute": 60 * report.computed / seconds,
+        "pairs": pairs,
+        "seam_pairs": seam_pairs,
     }
 
 
@@ -119,8 +121,14 @@ def main() -> None:
     base = results[0]["mean"]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"{platform.node()} {stamp} {clip.name} {settings}")
+    own = results[0].pop("pairs")  # the first entry is the reference run (--chunks 1,...)
+    for r in results[1:]:
+        pairs = r.pop("pairs")
+        # the same pair in one unbroken chain: what the seam adds, net of the clip's own motion
+        r["seam_worst_over_one_chain_pair"] = max((pairs[t] / own[t] for t in r["seam_pairs"]), default=None)
     for r in results:
         r["mean_over_one"] = r["mean"] / base if base else None
+        r.pop("seam_pairs")
         print(json.dumps(r))
 
 

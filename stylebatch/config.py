@@ -43,9 +43,11 @@ class VideoConfig:
     cut_threshold: float = 0.2  # mean abs grey difference (0-1) of 64-px thumbnails; a new shot above
     chunk_frames: int = 0  # frames per chunk; 0 = split the clip evenly over the workers
     min_chunk_frames: int = 12  # never split the clip into chunks shorter than this
-    # A seam cross-fades two chains' textures; a 4-frame band with no warm-up left seam pairs at
-    # 3.7x the median pair and the mean at 1.35x one chain's (benchmarks/RESULTS.md, issue 9).
-    overlap: int = 12  # frames a chunk's result is cross-faded into the previous chunk's (the band)
+    # A seam cross-fades two chains' textures: a linear ramp over B frames adds (1/B)^2 of their
+    # difference to each pair's error. Measured against one unbroken chain's same pairs: B = 4,
+    # no warm-up: 3.7x; B = 12: up to 1.24x, mean 1.12x; B = 24: up to 1.09x, mean 0.99x
+    # (benchmarks/RESULTS.md, issue 9). Each seam costs overlap + seam_warmup extra frames.
+    overlap: int = 24  # frames a chunk's result is cross-faded into the previous chunk's (the band)
     seam_warmup: int = 4  # frames a chunk runs before its cross-fade band, not shown (its chain settles)
     crf: int = 18  # x264 quality of the final encode
     codec_preset: str = "medium"  # x264 speed preset

@@ -1,14 +1,17 @@
-"""Seams between parallel chunks must not show: every seam pair within 1.5x the clip's median
-pair, and the mean warping error within 1.1x one unbroken chain's (issue 9).
+"""Seams between parallel chunks must not show: every pair in a seam band within 1.5x the same
+pair of one unbroken chain, and the mean warping error within 1.1x one chain's (issue 9).
 
-Measured at these settings on benchmarks/video_seams.py's 40-frame motion clip (64x48, two
-chunks): the old 4-frame cross-fade with no warm-up gave a worst seam pair of 3.65x the median
-and a mean 1.35x one chain's; an 8-frame cross-fade 1.88x and 1.19x.
+The issue's wording compares seam pairs with the clip's median pair; on this pan one unbroken
+chain already has pairs at 1.9-2.4x its median in the band (content entering the frame, the
+chain settling after the first frame), so the seam is measured against the same pairs of one
+chain. Measured here (60 frames, 64x48, two chunks, 2026-11-25): a 12-frame band gave 1.24x
+and a mean of 1.12x; the default 24-frame band 1.09x and 0.99x. Not yet met elsewhere:
+benchmarks/video_seams.py's 120-frame motion clip (pan, zoom, a moving square) still has a
+band pair at 3.1x one chain's and a mean of 1.17x (2 chunks; 4 chunks: 3.3x, 1.34x).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from stylebatch.video import encode, stylize_video
@@ -23,13 +26,7 @@ pytestmark = [
 SETTINGS = {"video.frame_steps": 4, "video.first_frame_steps": 8, "video.min_chunk_frames": 8}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9's seam target is not met: worst seam pair 2.40x the median on this clip and mean "
-    "error 1.14x one chain's (2026-11-25; one unbroken chain already has 2.29x on the same pairs, "
-    "so the 1.5x-of-median check also needs a clip without content events); XPASS means it is met",
-)
-def test_two_workers_leave_no_visible_seam(ray_session, tmp_path, style_path):
+def test_two_workers_seam_on_a_pan_within_1_5x_one_chain(ray_session, tmp_path, style_path):
     clip = write_clip(pan_frames(60, 64, 48), tmp_path / "pan.mp4")
     cfg = tiny_config(**SETTINGS)
     one = stylize_video(clip, [style_path], tmp_path / "one.mp4", cfg, run_dir=tmp_path / "one")
@@ -38,7 +35,7 @@ def test_two_workers_leave_no_visible_seam(ray_session, tmp_path, style_path):
     pairs = dict(zip(two.pair_frames, two.pair_errors, strict=True))
     seam_pairs = two.seam_summary["seam_pairs"]
     assert seam_pairs and all(t in pairs for t in seam_pairs)
-    median = float(np.median(two.pair_errors))
-    worst = max(pairs[t] for t in seam_pairs)
-    assert worst <= 1.5 * median, (worst / median, seam_pairs)
+    own = dict(zip(one.pair_frames, one.pair_errors, strict=True))
+    ratios = {t: pairs[t] / own[t] for t in seam_pairs}
+    assert max(ratios.values()) <= 1.5, ratios
     assert two.warp_error <= 1.1 * one.warp_error, two.warp_error / one.warp_error
