@@ -84,8 +84,8 @@ def stylize(
     """Stylise one image. `style` may be a list (blended by `style_weights`).
 
     `overrides` are any pipeline settings, e.g. `size=256, steps=100, weights="random"`.
-    With a `checkpoint`, a long job keeps each finished scale there and an interrupted one
-    resumes after the last kept scale (checkpoints.py).
+    With a `checkpoint`, a long job keeps each finished scale there (and a long scale's state
+    every few minutes) and an interrupted one resumes where it was kept (checkpoints.py).
     """
     cfg = pipelines.load(pipeline, overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -104,7 +104,8 @@ def stylize(
         callback=callback,
         cache=cache,
         on_scale=checkpoint.on_scale if checkpoint else None,
-        resume=(kept.scale, kept.image) if kept else None,
+        on_step=checkpoint.on_step if checkpoint else None,
+        resume=kept.resume if kept else None,
     )
     if checkpoint:
         checkpoint.clear()

@@ -27,6 +27,7 @@ MAX_SIZE = 16384  # longest side: WebP's limit, and far beyond what fits in GPU 
 MAX_PIXELS_LIMIT = 1 << 32  # highest max_pixels: Pillow's decoders index pixels with 32 bits
 RUN_STATES = "runs"  # under the user's cache: the ledger and report of runs whose --out is a storage URL
 CHECKPOINT_AFTER_SECONDS = 60.0  # a job this old keeps each finished scale to resume from
+CHECKPOINT_EVERY_SECONDS = 300.0  # and, inside a long scale, its state this often
 
 
 @dataclass

@@ -90,7 +90,9 @@ def sidecar(
     }
     if getattr(result, "tiling", None):
         data["tiling"] = result.tiling  # how each tiled scale was cut
-    if getattr(result, "resumed_after", None) is not None:
+    if getattr(result, "resumed_in", None) is not None:  # inside a scale: steps/history cover the rest
+        data["resumed_in_scale"] = dict(zip(("scale", "step"), result.resumed_in, strict=True))
+    elif getattr(result, "resumed_after", None) is not None:
         data["resumed_after_scale"] = result.resumed_after  # steps/history cover the later scales
     if data["random_weights"]:
         data["warning"] = "made with RANDOM VGG-19 weights: a smoke test, not real style transfer"

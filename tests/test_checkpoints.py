@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -9,6 +10,7 @@ from stylebatch import api, pipelines
 from stylebatch.checkpoints import CheckpointFile
 from stylebatch.cli import app
 from stylebatch.engine import stylize_tensors
+from stylebatch.engine.datatypes import ScaleState
 from stylebatch.images import pil_to_tensor
 
 from .conftest import synthetic_photo, synthetic_style
@@ -98,3 +100,56 @@ def test_image_command_records_tiling_in_the_sidecar(tmp_path, monkeypatch):
     sidecar = json.loads(out.with_name("out.png.json").read_text())
     assert sidecar["tiling"] and "tiles" in sidecar["tiling"][0]
     assert not any((tmp_path / "cache").rglob("*.pt"))  # nothing left behind
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"optimizer": "lbfgs"},
+        {"optimizer": "adam"},
+        {"max_tile_pixels": 32 * 48},  # the final scale in tiles: tiled Adam (print size)
+    ],
+    ids=["lbfgs", "adam", "tiled"],
+)
+def test_resumed_inside_a_scale_equals_unbroken_run(tmp_path, extra):
+    """A job stopped in the middle of its last scale goes on from the kept state (image,
+    optimiser history, Adam's average) to exactly the unbroken run's pixels."""
+    settings = {**SETTINGS, "steps": 6, "progress_every": 1, **extra}
+    content, style = _inputs()
+    whole = api.stylize(content, style, "default", **settings)
+    # keep the state after every step (a job this old, this often), stop after step 4 of scale 1
+    checkpoint = CheckpointFile(tmp_path / "job.pt", "job-1", after=0, every=0)
+
+    def stop_in_last_scale(info):
+        if info.scale == 1 and info.step == settings["coarse_steps"] + 4 and not info.tile:
+            raise Stop
+
+    with pytest.raises(Stop):
+        api.stylize(content, style, "default", callback=stop_in_last_scale, checkpoint=checkpoint, **settings)
+    kept = checkpoint.load()
+    assert kept is not None and kept.state is not None
+    assert (kept.scale, kept.state.step) == (1, 3)  # the report of step 4 stopped it before its save
+    steps: list[int] = []
+    again = api.stylize(
+        content,
+        style,
+        "default",
+        checkpoint=checkpoint,
+        callback=lambda i: i.tile or steps.append(i.step),
+        **settings,
+    )
+    assert torch.equal(again.tensor, whole.tensor)
+    assert again.sidecar()["resumed_in_scale"] == {"scale": 1, "step": 3}
+    # the progress goes on from step 4 of the last scale's 6 (the earlier scale is not counted)
+    assert again.result.steps == 3 and (min(steps), max(steps)) == (4, 6)
+    assert not checkpoint.path.exists()
+
+
+def test_state_inside_a_scale_is_kept_at_most_every_interval(tmp_path):
+    checkpoint = CheckpointFile(tmp_path / "job.pt", "job-1", after=0, every=3600)
+    state = ScaleState(0, 2, torch.rand(1, 3, 8, 8), {"state": {}, "param_groups": []})
+    checkpoint.on_step(state)  # the job just started: the interval counts from its start
+    assert not checkpoint.path.exists()
+    checkpoint.every = 0
+    checkpoint.on_step(state)
+    assert checkpoint.load().state.step == 2

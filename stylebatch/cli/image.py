@@ -89,7 +89,14 @@ def image(
             content, styles, cfg, style_weights=blend, callback=callback, checkpoint=checkpoint
         )
     path = result.save(output)
-    if result.result.resumed_after is not None:
+    if result.result.resumed_in is not None:
+        scale, step = result.result.resumed_in
+        console.print(
+            f"resumed in scale {scale + 1} of {len(result.result.sizes)} after its step {step}"
+            " (kept by an interrupted run of this command)",
+            highlight=False,
+        )
+    elif result.result.resumed_after is not None:
         console.print(
             f"resumed after scale {result.result.resumed_after + 1} of {len(result.result.sizes)}"
             " (kept by an interrupted run of this command)",

@@ -52,8 +52,27 @@ class StyleResult:
     weights: str = ""
     tiling: list[str] = field(default_factory=list)  # how each tiled scale was cut (tiles.describe)
     resumed_after: int | None = None  # index of the checkpointed scale the run started after
+    resumed_in: tuple[int, int] | None = None  # resumed inside a scale: (its index, its steps done before)
 
 
 Callback = Callable[[StepInfo], None]
 # a finished scale's result, as `stylize_tensors` reports it (`on_scale`) and resumes from (`resume`)
 ScaleDone = Callable[[int, Tensor], None]
+
+
+@dataclass
+class ScaleState:
+    """A scale in progress, as `stylize_tensors` reports it after each step (`on_step`) and
+    resumes from (`resume`): everything the optimisation needs to go on exactly. The tensors
+    are the live ones (on the device): copy before keeping."""
+
+    scale: int  # index of the scale in progress
+    step: int  # its steps done
+    image: Tensor  # the optimised variable
+    optimizer: dict  # torch.optim state_dict (Adam's moments, L-BFGS's history)
+    average: Tensor | None = None  # Adam's iterate average
+    unit: Tensor | None = None  # L-BFGS: the loss unit (the scale's first loss)
+    checkpoints: list[tuple[int, float]] = field(default_factory=list)  # early stopping's record
+
+
+StepDone = Callable[[ScaleState], None]

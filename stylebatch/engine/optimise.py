@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..config import StyleConfig
-from .datatypes import Callback, StepInfo
+from .datatypes import Callback, ScaleState, StepDone, StepInfo
 
 Objective = Callable[[Tensor], dict[str, Tensor]]
 
@@ -60,16 +60,38 @@ def _read(terms: dict[str, Tensor]) -> dict[str, float]:
     return {k: float(sum(v.detach().float().reshape(-1).cpu().tolist())) for k, v in terms.items()}
 
 
-def optimise(x0: Tensor, objective: Objective, scale: Scale, run: Run) -> tuple[Tensor, dict[str, float]]:
+def optimise(
+    x0: Tensor,
+    objective: Objective,
+    scale: Scale,
+    run: Run,
+    *,
+    partial: ScaleState | None = None,
+    on_step: StepDone | None = None,
+) -> tuple[Tensor, dict[str, float]]:
     """Optimise `x0` at one scale; returns (image in [0, 1], its final losses). Appends to
-    `run.history` every `progress_every` steps and advances `run.done`."""
+    `run.history` every `progress_every` steps and advances `run.done`.
+
+    `partial` (a state `on_step` reported) goes on from there instead of `x0`, exactly as the
+    interrupted run would have; `on_step` receives the live state after every step.
+    """
     cfg = scale.cfg
+    source = partial.image if partial is not None else x0
     # contiguous: L-BFGS views the gradient flat, and resized inputs can have odd strides
-    x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    x = source.detach().to(x0.device).clone(memory_format=torch.contiguous_format).requires_grad_(True)
     opt = _optimizer(x, cfg)
     average = x.detach().clone() if (cfg.optimizer == "adam" and cfg.average) else None
     terms: dict[str, Tensor] = {}
     unit: Tensor | None = None  # L-BFGS: the scale's first loss
+    checkpoints: list[tuple[int, float]] = []
+    first = 1
+    if partial is not None:
+        opt.load_state_dict(partial.optimizer)
+        if average is not None and partial.average is not None:
+            average = partial.average.detach().to(x.device).clone()
+        unit = None if partial.unit is None else partial.unit.to(x.device)
+        checkpoints = list(partial.checkpoints)
+        first = partial.step + 1
 
     def closure() -> Tensor:
         nonlocal terms, unit
@@ -88,9 +110,8 @@ def optimise(x0: Tensor, objective: Objective, scale: Scale, run: Run) -> tuple[
         return total
 
     losses: dict[str, float] = {}
-    checkpoints: list[tuple[int, float]] = []
     steps_run = scale.steps
-    for step in range(1, scale.steps + 1):
+    for step in range(first, scale.steps + 1):
         opt.step(closure)
         if average is not None:
             _average(x, average, step, cfg)
@@ -101,7 +122,9 @@ def optimise(x0: Tensor, objective: Objective, scale: Scale, run: Run) -> tuple[
             if cfg.early_stop > 0 and _converged(checkpoints, cfg):
                 steps_run = step
                 break
-    run.done += steps_run
+        if on_step is not None and step < scale.steps:
+            on_step(ScaleState(scale.index, step, x.detach(), opt.state_dict(), average, unit, checkpoints))
+    run.done += steps_run - (first - 1)  # after a resume: the steps this run made
     if not losses:  # zero steps: report the losses of the initial image
         with torch.no_grad():
             losses = _read(objective(x))

@@ -17,7 +17,7 @@ from .. import weights
 from ..config import StyleConfig, check_style_weights
 from ..errors import ConfigError
 from . import color, objective, tiles, tiling
-from .datatypes import Callback, ScaleDone, StepInfo, StyleResult, Temporal
+from .datatypes import Callback, ScaleDone, ScaleState, StepDone, StepInfo, StyleResult, Temporal
 from .losses import gram
 from .optimise import Run, Scale, optimise
 from .runtime import Autocast, autocast_for, get_extractor, layout, pick_device
@@ -154,8 +154,16 @@ class _Pyramid:
         with self.autocast():
             return self.model(layout(image, self.cfg, self.device))
 
-    def scale(self, index: int, steps: int, image: Tensor | None) -> Tensor:
-        """Optimise scale `index` from the previous scale's `image`; returns its result."""
+    def scale(
+        self,
+        index: int,
+        steps: int,
+        image: Tensor | None,
+        partial: ScaleState | None = None,
+        on_step: StepDone | None = None,
+    ) -> Tensor:
+        """Optimise scale `index` from the previous scale's `image` (or go on from `partial`, a
+        state of this scale); returns its result."""
         cfg, inputs, longest = self.cfg, self.inputs, self.levels[index]
         size = fit_size(*inputs.content.shape[-2:], longest)
         target = resize(inputs.content, size)
@@ -175,16 +183,25 @@ class _Pyramid:
             content_features=objective.content_features(self.features, target, plan),
         )
         level_cfg = tiles.level_config(cfg) if len(plan) > 1 else cfg
-        progress = self._on_tile(index, size, plan) if len(plan) > 1 else None
+        before = partial.step if partial is not None else 0
+        progress = self._on_tile(index, size, plan, before) if len(plan) > 1 else None
         goal = objective.build(scene, self.features, plan, progress)
         result, self.losses = optimise(
-            x0, goal, Scale(level_cfg, steps, index, len(self.levels), size), self.run
+            x0,
+            goal,
+            Scale(level_cfg, steps, index, len(self.levels), size),
+            self.run,
+            partial=partial,
+            on_step=on_step,
         )
         return result
 
-    def _on_tile(self, index: int, size: tuple[int, int], plan: list[tiles.Tile]) -> tiling.Progress:
-        """The tiled objective's progress hook: a StepInfo after every tile of a step."""
-        done, run = self.run.done, self.run
+    def _on_tile(
+        self, index: int, size: tuple[int, int], plan: list[tiles.Tile], before: int = 0
+    ) -> tiling.Progress:
+        """The tiled objective's progress hook: a StepInfo after every tile of a step (`before`:
+        this scale's steps done before a resume)."""
+        done, run = self.run.done + before, self.run
 
         def on_tile(calls: int, tile: int, n_tiles: int, losses: dict[str, float]) -> None:
             if run.callback is not None:
@@ -209,12 +226,15 @@ def stylize_tensors(
     callback: Callback | None = None,
     cache: dict | None = None,
     on_scale: ScaleDone | None = None,
-    resume: tuple[int, Tensor] | None = None,
+    on_step: StepDone | None = None,
+    resume: tuple[int, Tensor] | ScaleState | None = None,
 ) -> StyleResult:
     """Stylise `content` ([3,H,W] or [1,3,H,W] in [0,1]) with `styles` blended by `style_weights`.
 
     `init_image` (any size) replaces cfg.init; `temporal` adds the video loss at the final
     scale; `steps` overrides cfg.steps for the final scale. Returns the image on the CPU.
+    A long job can be resumed: `on_scale` gets each finished scale but the last and `on_step`
+    the state inside a scale after every step; `resume` takes either and goes on exactly.
     """
     start = time.perf_counter()
     content, styles, style_weights = _check(content, styles, style_weights, init_image, cfg)
@@ -230,11 +250,11 @@ def stylize_tensors(
     margin = tiles.halo((*cfg.content_layers, *cfg.style_layers))
     plans = [tiles.plan(*fit_size(*content.shape[-2:], s), budget, *margin) for s in levels]  # refused early
     inputs = _Inputs(content, styles, style_weights, init_image, temporal, cache)
-    image, first = _resumed(resume, len(levels), device)
+    image, first, partial = _resumed(resume, len(levels), device)
     run = Run(sum(plan[first:]), start, callback)
     pyramid = _Pyramid(cfg, inputs, model, autocast_for(cfg, device), device, levels, plans, budget, run)
     for index in range(first, len(plan)):
-        image = pyramid.scale(index, plan[index], image)
+        image = pyramid.scale(index, plan[index], image, partial if index == first else None, on_step)
         if on_scale is not None and index < len(plan) - 1:
             on_scale(index, image.detach())
     assert image is not None
@@ -255,13 +275,19 @@ def stylize_tensors(
             if len(p) > 1
         ],
         resumed_after=first - 1 if first else None,
+        resumed_in=(partial.scale, partial.step) if partial is not None else None,
     )
 
 
 def _resumed(
-    resume: tuple[int, Tensor] | None, scales: int, device: torch.device
-) -> tuple[Tensor | None, int]:
-    """(the image to start from, the first scale to run) for a run resumed after `resume`'s scale."""
+    resume: tuple[int, Tensor] | ScaleState | None, scales: int, device: torch.device
+) -> tuple[Tensor | None, int, ScaleState | None]:
+    """(the image to start from, the first scale to run, the state inside it) for a resumed run:
+    after a finished scale (scale, image), or inside one (a ScaleState)."""
+    if isinstance(resume, ScaleState):
+        if 0 <= resume.scale < scales:
+            return None, resume.scale, resume
+        return None, 0, None
     if resume is None or not 0 <= resume[0] < scales - 1:
-        return None, 0
-    return resume[1].float().to(device), resume[0] + 1
+        return None, 0, None
+    return resume[1].float().to(device), resume[0] + 1, None
