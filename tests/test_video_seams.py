@@ -5,9 +5,9 @@ The issue's wording compares seam pairs with the clip's median pair; on this pan
 chain already has pairs at 1.9-2.4x its median in the band (content entering the frame, the
 chain settling after the first frame), so the seam is measured against the same pairs of one
 chain. Measured here (60 frames, 64x48, two chunks, 2026-11-25): a 12-frame band gave 1.24x
-and a mean of 1.12x; the default 24-frame band 1.09x and 0.99x. Not yet met elsewhere:
-benchmarks/video_seams.py's 120-frame motion clip (pan, zoom, a moving square) still has a
-band pair at 3.1x one chain's and a mean of 1.17x (2 chunks; 4 chunks: 3.3x, 1.34x).
+and a mean of 1.12x; the default 24-frame band 1.09x and 0.99x. On benchmarks/video_seams.py's
+120-frame motion clip with settled chains (20 steps per frame): 1.22x and 0.993 (2 chunks),
+1.29x and 0.992 (4 chunks).
 """
 
 from __future__ import annotations
