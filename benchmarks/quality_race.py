@@ -249,7 +249,7 @@ def race(size: int, name: str, python: Path, scorer_cls, args: argparse.Namespac
     }
     runs = {}
     for peer, run in peer_runs.items():
-        if args.peers_only and peer not in args.peer.split(","):
+        if peer not in args.peer.split(","):
             continue
         # a peer's scored run is kept, so stylebatch's recipe can be run again against it
         kept = folder / f"{name}-{peer}-{args.peer_steps}x{args.every}-{args.threads}t.json"
@@ -283,21 +283,24 @@ def table(rows: list[dict]) -> str:
         "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
 
-    def cell(hit: tuple[int, float] | None) -> str:
-        return "not reached" if hit is None else f"{hit[1]:.1f} ({hit[0]})"
+    def cell(hit: dict, impl: str) -> str:
+        if impl not in hit:
+            return "not run"
+        return "not reached" if hit[impl] is None else f"{hit[impl][1]:.1f} ({hit[impl][0]})"
 
-    def ratio(peer: tuple[int, float] | None, ours: tuple[int, float] | None) -> str:
-        if ours is None:
+    def ratio(hit: dict, peer: str) -> str:
+        if peer not in hit:
+            return "-"
+        if hit["stylebatch"] is None:
             return "not reached"
-        return "-" if peer is None else f"{peer[1] / ours[1]:.2f}x"
+        return "-" if hit[peer] is None else f"{hit[peer][1] / hit['stylebatch'][1]:.2f}x"
 
     for r in rows:
         hit = r["reached"]
         lines.append(
             f"| {r['size']} | {r['objective'].name} ({r['objective'].beta:.3g}) | {r['target_of']} | "
-            f"{r['target']:.5g} | {cell(hit['pystiche'])} | {cell(hit['neural-style'])} | "
-            f"{cell(hit['stylebatch'])} | {ratio(hit['pystiche'], hit['stylebatch'])} | "
-            f"{ratio(hit['neural-style'], hit['stylebatch'])} |"
+            f"{r['target']:.5g} | {cell(hit, 'pystiche')} | {cell(hit, 'neural-style')} | "
+            f"{cell(hit, 'stylebatch')} | {ratio(hit, 'pystiche')} | {ratio(hit, 'neural-style')} |"
         )
     return "\n".join(lines)
 
@@ -359,4 +362,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--peers-only", action="store_true", help="run (and keep) the peers' runs, no table")
-    parser.add_argument("--peer", default="pystiche,neural-style", help="with --peers-only: which peers")
+    parser.add_argument(
+        "--peer", default="pystiche,neural-style", help="which peers (not run: absent from the table)"
+    )
