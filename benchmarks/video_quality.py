@@ -211,14 +211,17 @@ def run_modes(args) -> None:
                 )  # fmt: skip
                 s = quality.summary()
                 q = quality.to_dict()
+                # the run's own measure knows where its seams are (the file's re-measure does not)
+                ran = json.loads((WORK / f"{out.name}.run" / "video_report.json").read_text())["quality"]
                 if workers == 1:
-                    one_worker[mode] = q
-                own = seam_over_one_chain(q, one_worker.get(mode) if workers > 1 else None)
+                    one_worker[mode] = ran
+                own = seam_over_one_chain(ran, one_worker.get(mode) if workers > 1 else None)
                 mean_over_one = (
-                    s["warp_error"] / one_worker[mode]["summary"]["warp_error"]
+                    ran["warp_error"]["mean"] / one_worker[mode]["warp_error"]["mean"]
                     if workers > 1 and mode in one_worker
                     else None
                 )
+                s["seam_worst"] = ran["summary"]["seam_worst"]
                 fpm = 60.0 * report.frames / seconds
                 row = (
                     f"| {clip_name} | {report.frames} @ {report.size[0]}x{report.size[1]} | {mode} | {workers} "
