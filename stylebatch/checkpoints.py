@@ -49,17 +49,6 @@ class ScaleCheckpoint:
         return self.state if self.state is not None else (self.scale, self.image)
 
 
-def _to_cpu(value):
-    """A copy of `value` (tensors, and dicts/lists/tuples of them) on the CPU."""
-    if isinstance(value, Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(v) for v in value)
-    return value
-
-
 class CheckpointFile:
     """One job's checkpoint at `path`, valid for the job identified by `key`."""
 
@@ -106,7 +95,8 @@ class CheckpointFile:
 
     def save_state(self, state: ScaleState) -> None:
         """Keep a scale in progress (atomic, as `save`)."""
-        kept = {f.name: _to_cpu(getattr(state, f.name)) for f in fields(ScaleState)}
+        # torch.save copies the values as it writes (device tensors load back with map_location)
+        kept = {f.name: getattr(state, f.name) for f in fields(ScaleState)}
         self._write({"key": self.key, "scale": state.scale, "state": kept})
 
     def _write(self, data: dict) -> None:
