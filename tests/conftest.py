@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +17,35 @@ os.environ.pop("STYLEBATCH_WEIGHTS", None)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _free_port() -> int:
-    import socket
+def _reserve_port() -> socket.socket:
+    """A loopback port held by a listening socket until its server takes it (`release_s3_port`):
+    a port only looked up and let go can be taken by one of Ray's processes in the meantime."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    return sock
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
+_S3_PORT = _reserve_port()
 
 # The loopback S3 of test_object_storage.py (moto, started on demand), known before Ray starts so
 # the session's workers find it the standard way: environment variables, as on a real cluster.
 S3_ENV = {
-    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
+    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_S3_PORT.getsockname()[1]}",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_MAX_ATTEMPTS": "2",  # a loopback server that fails fails at once, not after retries
+    "NO_PROXY": "127.0.0.1,localhost",  # a machine's HTTP proxy never carries loopback requests
 }
+
+
+def release_s3_port() -> int:
+    """Free the reserved S3 port for the server about to listen on it."""
+    port = _S3_PORT.getsockname()[1]
+    _S3_PORT.close()
+    return port
 
 
 def synthetic_photo(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
@@ -140,3 +153,24 @@ def faults(faults_file: Path):
 
     yield lambda **kinds: write_faults(faults_file, **kinds)
     write_faults(faults_file)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The machine the tests ran on, last in the output: a run that failed for want of memory,
+    disk or descriptors says so where CI logs are read (the tail)."""
+    import resource
+    import shutil
+    import tempfile
+
+    proc = Path("/proc/meminfo")
+    meminfo = dict(line.split(":", 1) for line in (proc.read_text().splitlines() if proc.exists() else []))
+    mem = " ".join(
+        f"{k}={meminfo[k].strip()}" for k in ("MemTotal", "MemAvailable", "SwapFree") if k in meminfo
+    )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    free_gb = shutil.disk_usage(tempfile.gettempdir()).free / 1e9
+    files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    terminalreporter.write_line(
+        f"machine: {os.cpu_count()} CPUs, {mem}; pytest peak RSS {peak_mb:.0f} MB; "
+        f"{free_gb:.1f} GB free in {tempfile.gettempdir()}; open files limit {files}"
+    )

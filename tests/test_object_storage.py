@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from stylebatch.batch.ledger import Ledger
 from stylebatch.cli import app
 from stylebatch.cli import batch as batch_cli
 
-from .conftest import S3_ENV, synthetic_photo, synthetic_style
+from .conftest import S3_ENV, release_s3_port, synthetic_photo, synthetic_style
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -49,9 +50,13 @@ def s3(ray_session):
     """A moto S3 server on the port the session's workers were told (conftest.S3_ENV), with a
     bucket of three photos, a style and a manifest."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = int(S3_ENV["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=release_s3_port(), verbose=False)
+    # start() waits for ever if its thread cannot listen: wait for it a bounded time instead
+    starting = threading.Thread(target=server.start, daemon=True)
+    starting.start()
+    starting.join(60)
+    if starting.is_alive():
+        pytest.fail(f"moto's S3 server did not start on {S3_ENV['AWS_ENDPOINT_URL']}")
     with pytest.MonkeyPatch.context() as mp:
         for key, value in S3_ENV.items():
             mp.setenv(key, value)
