@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,11 @@ from PIL import Image
 # Tests never download: the default weights path raises at once instead of fetching.
 os.environ["STYLEBATCH_OFFLINE"] = "1"
 os.environ.pop("STYLEBATCH_WEIGHTS", None)
+# Nor touch the user's cache (resume points, run states): the session has its own, which its Ray
+# workers and subprocesses inherit, so one test's resume point can never feed another run.
+_CACHE = tempfile.mkdtemp(prefix="stylebatch-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -159,8 +167,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     """The machine the tests ran on, last in the output: a run that failed for want of memory,
     disk or descriptors says so where CI logs are read (the tail)."""
     import resource
-    import shutil
-    import tempfile
 
     proc = Path("/proc/meminfo")
     meminfo = dict(line.split(":", 1) for line in (proc.read_text().splitlines() if proc.exists() else []))
