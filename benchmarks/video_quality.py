@@ -40,10 +40,10 @@ MODES = ("independent", "previous", "warped")
 
 
 def render_motion_clip(
-    path: Path, painting: Path, obj: Path, frames: int, size: tuple[int, int], seed: int
+    path: Path, painting: Path, obj: Path, frames: int, size: tuple[int, int], seed: int, zoom: float = 0.25
 ) -> Path:
     """A camera over a painting with real motion: a pan whose speed varies (0.1-1.6 px/frame
-    at the output size), a slow zoom, and a textured ellipse (cut from another painting)
+    at the output size), a slow zoom (the window narrows by `zoom` over the clip), and a textured ellipse (cut from another painting)
     crossing the frame on its own path. Rendered at 4x and area-downscaled (no aliasing),
     encoded near-losslessly (x264 crf 8, yuv444p) at 24 fps."""
     from stylebatch.video.encode import ffmpeg_exe
@@ -63,8 +63,7 @@ def render_motion_clip(
     obj_r = (0.22 * big_w, 0.16 * big_w)
     obj_tex = cv2.resize(patch, (int(2 * obj_r[0]), int(2 * obj_r[1])), interpolation=cv2.INTER_AREA)
     for i in range(frames):
-        zoom = 1.0 - 0.25 * i / max(frames - 1, 1)
-        cw = width0 * zoom
+        cw = width0 * (1.0 - zoom * i / max(frames - 1, 1))
         cx = 0.25 * pw + cw / 2 + span * pos[i] / pos[-1]
         cy = ph / 2 + 0.08 * ph * np.sin(2 * np.pi * i / frames)
         scale = big_w / cw
@@ -106,7 +105,7 @@ def render_motion_clip(
     return path
 
 
-def clips(names: list[str], frames: int, size: int) -> dict[str, Path]:
+def clips(names: list[str], frames: int, size: int, zoom: float = 0.25) -> dict[str, Path]:
     WORK.mkdir(parents=True, exist_ok=True)
     styles = SHARED / "styles"
     out: dict[str, Path] = {}
@@ -124,9 +123,10 @@ def clips(names: list[str], frames: int, size: int) -> dict[str, Path]:
                 if name == "pan"
                 else (styles / "the_scream.jpg", styles / "shipwreck.jpg")
             )
-            path = WORK / f"{name}_{frames}_{w}x{h}.mp4"
+            zoomed = "" if zoom == 0.25 else f"_zoom{zoom:g}"
+            path = WORK / f"{name}{zoomed}_{frames}_{w}x{h}.mp4"
             if not path.exists():
-                render_motion_clip(path, painting, obj, frames, (w, h), seed=len(name))
+                render_motion_clip(path, painting, obj, frames, (w, h), seed=len(name), zoom=zoom)
             out[name] = path
         else:
             raise SystemExit(f"unknown clip {name!r}: real, pan or zoom")
@@ -180,7 +180,7 @@ def run_modes(args) -> None:
 
     style_path = Path(args.style)
     rows = []
-    for clip_name, clip in clips(args.clips.split(","), args.frames, args.size).items():
+    for clip_name, clip in clips(args.clips.split(","), args.frames, args.size, args.zoom).items():
         reference = None
         one_worker: dict[str, dict] = {}  # mode -> the 1-worker run's quality
         for workers in [int(w) for w in args.workers.split(",")]:
@@ -188,6 +188,11 @@ def run_modes(args) -> None:
                 if mode == "independent" and workers > 1 and reference is not None:
                     continue  # independent frames do not depend on the split
                 if workers > 1 and mode not in (args.split_modes or mode).split(","):
+                    continue
+                kept = WORK / f"{clip_name}_independent_w1_{args.reference_tag}.mp4"
+                if mode == "independent" and args.reference_tag and kept.exists():
+                    reference = kept  # the same clip and steps, run before under that tag
+                    print(f"reference: {kept.name}", flush=True)
                     continue
                 chunks = workers if args.in_process else 1
                 cfg = config(args, mode, chunks, frame_count(clip))
@@ -227,6 +232,7 @@ def run_modes(args) -> None:
                     f"| {clip_name} | {report.frames} @ {report.size[0]}x{report.size[1]} | {mode} | {workers} "
                     f"| {s['warp_error']:.5f} | {_f(s['warp_ratio'], '.3f')} | {s['warp_error_input']:.5f} "
                     f"| {s['detail_min']:.3f} | {s['detail_mean']:.3f} | {_f(s['fidelity_ratio_max'], '.3f')} "
+                    f"| {_f(s['fidelity_same_frame_max'], '.3f')} "
                     f"| {_f(s['seam_worst'], '.2f')} | {_f(own, '.2f')} | {_f(mean_over_one, '.3f')} "
                     f"| {fpm:.1f} |"
                 )
@@ -236,9 +242,10 @@ def run_modes(args) -> None:
     header = [
         "| clip | frames | mode | workers | E_warp | vs independent (<= 0.25) | input's own "
         "| detail min (>= 0.9) | detail mean | worst frame loss / independent mean (<= 1.15) "
+        "| / independent's same frame "
         "| worst seam pair / median | / one chain's same pair (<= 1.5) | E_warp / one worker's (<= 1.1) "
         "| frames/min |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     _record("Video quality: consistency, detail, fidelity by temporal mode", header + rows, args)
 
@@ -378,6 +385,9 @@ def main() -> None:
     p.add_argument("--split-modes", default="", help="modes run with >1 worker (default: all)")
     p.add_argument("--size", type=int, default=96)
     p.add_argument("--frames", type=int, default=120, help="frames of the rendered motion clips")
+    p.add_argument(
+        "--zoom", type=float, default=0.25, help="rendered clips: how far the camera zooms in (0: none)"
+    )
     p.add_argument("--first-steps", type=int, default=60)
     p.add_argument("--frame-steps", type=int, default=30)
     p.add_argument("--style", default=str(SHARED / "styles" / "starry_night.jpg"))
@@ -385,6 +395,7 @@ def main() -> None:
     p.add_argument("--ablation", action="store_true")
     p.add_argument("--blur", type=float, default=1.0, help="ablation: sigma of the low-pass temporal loss")
     p.add_argument("--tag", default="run")
+    p.add_argument("--reference-tag", default="", help="reuse the independent run made under this tag")
     p.add_argument("--note", default="")
     p.add_argument("--device-note", default="2-core CPU VM, shared with other work")
     p.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")

@@ -66,6 +66,16 @@ class VideoQuality:
             if self.fidelity_reference
             else None,
             "fidelity_ratio_max": max(self.fidelity_ratio) if self.fidelity_ratio else None,
+            # the same frame's independent loss as the basis: the bar's "independent's mean"
+            # also counts how much harder one frame's content is than the clip's average
+            "fidelity_same_frame_max": max(
+                (
+                    loss / ref
+                    for loss, ref in zip(self.fidelity, self.fidelity_reference, strict=False)
+                    if ref > 0
+                ),
+                default=None,
+            ),
         }
 
     def verdict(self) -> dict:
