@@ -100,7 +100,7 @@ class FrameStylizer:
                         np.ones(prev.shape[:2], np.float32),
                     )
                 w, mask = flow_mask
-                warped = flowlib.warp(prev, w)
+                warped = flowlib.carry(prev, w)
                 mask_t = torch.from_numpy(mask)[None, None]
                 kwargs["temporal"] = Temporal(
                     to_tensor_float(warped), mask_t, video.temporal_weight, video.temporal_blur
