@@ -38,6 +38,10 @@ class VideoConfig:
     temporal_weight: float = 50.0  # weight of the temporal loss (Ruder et al.), scale-free units
     temporal_blur: float = 1.0  # sigma (px): the temporal loss pulls only low frequencies; 0 = Ruder's
     temporal_detail: bool = True  # restore the fine texture a sub-pixel warp fades (flow.keep_detail)
+    # restart the chain's pixels where the input frames, carried along the same flows, differ
+    # from the current frame by more than this (0-1, any channel; 0 = never): flow errors at
+    # motion boundaries otherwise drag objects over their background frame after frame (issue 9)
+    drift_threshold: float = 0.1
     first_frame_steps: int = 300  # steps for the first frame of a shot
     frame_steps: int = 100  # steps for every later frame
     flow_preset: Literal["ultrafast", "fast", "medium"] = "medium"  # OpenCV DIS preset

@@ -107,3 +107,37 @@ def test_warped_mode_keeps_detail_along_a_subpixel_pan():
         last, _, _ = stylizer.frame(frames[t], flow_mask)
     independent, _, _ = FrameStylizer([style], cfg).frame(frames[-1])
     assert metrics.detail(last) >= 0.77 * metrics.detail(independent)
+
+
+def test_carry_takes_the_current_frame_where_the_previous_holds_nothing():
+    rng = np.random.default_rng(1)
+    previous = rng.random((8, 12, 3), dtype=np.float32)
+    current = rng.random((8, 12, 3), dtype=np.float32)
+    w = np.zeros((8, 12, 2), np.float32)
+    w[..., 0] = 3.0  # frame t(x) = frame t-1(x + 3): the camera moved right by 3 px
+    carried = flowlib.carry(previous, w, fill=current)
+    np.testing.assert_array_equal(carried[:, -3:], current[:, -3:])  # scenery entering the view
+    np.testing.assert_allclose(carried[:, :-3], previous[:, 3:], atol=1e-5)
+    assert not np.array_equal(flowlib.carry(previous, w)[:, -3:], current[:, -3:])
+
+
+def _luma_band(rgb: np.ndarray, band: int) -> np.ndarray:
+    luma = rgb.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    return cv2.GaussianBlur(luma, (0, 0), 2)[:, -band:].ravel()
+
+
+def test_scenery_entering_a_pan_is_stylised_not_streaked():
+    """Issue 9: where the camera reveals new scenery, the warp has nothing to carry. Filled by
+    a border-repeating warp, those pixels were streaks that the chain dragged across the frame
+    until the whole picture was streaks. They now start from the current frame, as an
+    independent frame does. Measured (6 frames, 4 px/frame, the last 16 columns of the last
+    frame, correlation of blurred luminance with the input frame's): streaks -0.34,
+    filled 0.98, the independent stylisation 0.96."""
+    frames = subpixel_pan(6, speed=2.0)
+    style = torch.from_numpy(np.array(synthetic_style(48))).permute(2, 0, 1).float() / 255
+    cfg = tiny_config(size=64, **{"video.frame_steps": 10, "video.first_frame_steps": 20})
+    stylizer = FrameStylizer([style], cfg)
+    for t in range(len(frames)):
+        last, _, _ = stylizer.frame(frames[t], flowlib.flow_and_mask(frames[t], frames[t - 1]) if t else None)
+    agreement = np.corrcoef(_luma_band(last, 16), _luma_band(frames[-1], 16))[0, 1]
+    assert agreement > 0.8

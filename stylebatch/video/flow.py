@@ -43,12 +43,42 @@ def warp(image: np.ndarray, w: np.ndarray, interpolation: int = cv2.INTER_LINEAR
     return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
-def carry(stylised: np.ndarray, w: np.ndarray) -> np.ndarray:
+def carry(stylised: np.ndarray, w: np.ndarray, fill: np.ndarray | None = None) -> np.ndarray:
     """The previous stylised frame (float RGB in [0, 1]) moved onto the current one: Lanczos-4,
     clipped to [0, 1]. A chain resamples every frame, and bilinear sampling at a fractional
     offset f keeps only about |1 - 2f| of the finest texture each time (issue 9); Lanczos
-    keeps about 0.65 of it after a dozen frames where bilinear keeps 0.1 (RESULTS.md)."""
-    return np.clip(warp(stylised, w, cv2.INTER_LANCZOS4), 0.0, 1.0)
+    keeps about 0.65 of it after a dozen frames where bilinear keeps 0.1 (RESULTS.md).
+
+    Pixels whose source x + w lies outside the previous frame (scenery entering the view)
+    take `fill` (the current frame, float RGB) where given: there is nothing to carry, and a
+    border-repeating warp fills them with streaks that the chain then drags across the frame
+    as the camera pans, until the whole picture is streaks (issue 9, RESULTS.md)."""
+    carried = np.clip(warp(stylised, w, cv2.INTER_LANCZOS4), 0.0, 1.0)
+    if fill is not None:
+        entering = outside(w)
+        carried[entering] = fill[entering]
+    return carried
+
+
+def drifted(followed: np.ndarray, current: np.ndarray, threshold: float) -> np.ndarray:
+    """True where the input frames carried along the chain (`followed`, float RGB) differ from
+    the current frame by more than `threshold` in any channel: the chain's flows have dragged
+    other scenery there, so its stylised pixels are wrong too (0: never).
+
+    Each frame's reliability check sees one step's flow only; along a chain, small errors at
+    motion boundaries repeat frame after frame and drag an object's texture over its
+    background, a smear that no single step flags (issue 9, RESULTS.md)."""
+    if threshold <= 0:
+        return np.zeros(current.shape[:2], bool)
+    return np.abs(followed - current).max(axis=-1) > threshold
+
+
+def outside(w: np.ndarray) -> np.ndarray:
+    """True where x + w(x) leaves the frame: the previous frame holds nothing for that pixel."""
+    h, wd = w.shape[:2]
+    xs, ys = _grid(h, wd)
+    tx, ty = xs + w[..., 0], ys + w[..., 1]
+    return (tx < 0) | (tx > wd - 1) | (ty < 0) | (ty > h - 1)
 
 
 def _detail(rgb: np.ndarray) -> float:
@@ -89,7 +119,6 @@ def reliability(w: np.ndarray, w_back: np.ndarray) -> np.ndarray:
         |w + w_back(x+w)|^2 > 0.01 (|w|^2 + |w_back(x+w)|^2) + 0.5,
     a motion boundary |grad u|^2 + |grad v|^2 > 0.01 |w|^2 + 0.002, or x + w outside the frame.
     """
-    h, wd = w.shape[:2]
     back = warp(w_back, w)  # w_back sampled at x + w(x)
     total = w + back
     inconsistent = (total**2).sum(-1) > 0.01 * ((w**2).sum(-1) + (back**2).sum(-1)) + 0.5
@@ -97,10 +126,7 @@ def reliability(w: np.ndarray, w_back: np.ndarray) -> np.ndarray:
     du_y, du_x = np.gradient(w[..., 0])
     dv_y, dv_x = np.gradient(w[..., 1])
     boundary = du_x**2 + du_y**2 + dv_x**2 + dv_y**2 > 0.01 * (w**2).sum(-1) + 0.002
-    xs, ys = _grid(h, wd)
-    tx, ty = xs + w[..., 0], ys + w[..., 1]
-    outside = (tx < 0) | (tx > wd - 1) | (ty < 0) | (ty > h - 1)
-    return (~(inconsistent | boundary | outside)).astype(np.float32)
+    return (~(inconsistent | boundary | outside(w))).astype(np.float32)
 
 
 def both(a: np.ndarray, b: np.ndarray, preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:

@@ -67,13 +67,23 @@ class FrameStylizer:
         self.style_weights = style_weights
         self.cache: dict = {}
         self.previous: np.ndarray | None = None  # [H, W, 3] float32 in [0, 1]
+        self.followed: np.ndarray | None = None  # the input frames carried along the same chain
 
-    def reset(self, previous: np.ndarray | None = None) -> None:
-        """Start a new chain, optionally on resume from the saved float state (`previous` as it
-        was after the last finished frame; uint8 RGB is taken as /255)."""
-        if previous is not None and previous.dtype == np.uint8:
-            previous = previous.astype(np.float32) / 255.0
-        self.previous = None if previous is None else np.array(previous, dtype=np.float32)
+    def reset(self, state: np.ndarray | None = None) -> None:
+        """Start a new chain, optionally on resume from the saved float state (`chain_state()`
+        as it was after the last finished frame; uint8 RGB is taken as /255)."""
+        if state is not None and state.dtype == np.uint8:
+            state = state.astype(np.float32) / 255.0
+        state = None if state is None else np.array(state, dtype=np.float32)
+        self.previous = None if state is None else state[..., :3]
+        self.followed = state[..., 3:] if state is not None and state.shape[-1] == 6 else None
+
+    def chain_state(self) -> np.ndarray | None:
+        """What the next frame needs from this one: the stylised frame (float RGB) and, in
+        `warped` mode, the input frames carried along the chain (3 more channels)."""
+        if self.previous is None or self.followed is None:
+            return self.previous
+        return np.concatenate([self.previous, self.followed], axis=-1)
 
     def frame(
         self, content: np.ndarray, flow_mask: tuple[np.ndarray, np.ndarray] | None = None
@@ -87,7 +97,9 @@ class FrameStylizer:
         start = time.perf_counter()
         video = self.cfg.video
         x = to_tensor(content)
+        current = content.astype(np.float32) / 255.0
         kwargs: dict = {}
+        followed = current
         if self.previous is None or video.temporal == "independent":
             cfg, steps = self.cfg, video.first_frame_steps
         else:
@@ -100,8 +112,14 @@ class FrameStylizer:
                         np.ones(prev.shape[:2], np.float32),
                     )
                 w, mask = flow_mask
-                warped = flowlib.carry(prev, w)
-                mask_t = torch.from_numpy(mask)[None, None]
+                warped = flowlib.carry(prev, w, fill=current)
+                if self.followed is not None:  # restart the chain where it no longer follows the input
+                    followed = flowlib.carry(self.followed, w, fill=current)
+                    drifted = flowlib.drifted(followed, current, video.drift_threshold)
+                    warped[drifted] = current[drifted]
+                    followed[drifted] = current[drifted]
+                    mask = mask * ~drifted
+                mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
                 kwargs["temporal"] = Temporal(
                     to_tensor_float(warped), mask_t, video.temporal_weight, video.temporal_blur
                 )
@@ -115,6 +133,7 @@ class FrameStylizer:
             x, self.styles, cfg, style_weights=self.style_weights, steps=steps, cache=self.cache, **kwargs
         )
         self.previous = result.image[0].permute(1, 2, 0).numpy().astype(np.float32)
+        self.followed = followed if video.temporal == "warped" else None
         return to_rgb(result.image), result.losses, time.perf_counter() - start
 
 
@@ -222,7 +241,7 @@ def run_chunk(
                 stylizer.reset()
             flows = future.result() if future is not None else None
             rgb_out, losses, seconds = stylizer.frame(rgb, (flows.w, flows.mask) if flows else None)
-            chain = stylizer.previous if needs_chain(cfg) else None
+            chain = stylizer.chain_state() if needs_chain(cfg) else None
             state.save(chunk, t, rgb_out, seconds, losses, chain)
             if t >= chunk.start and callback:
                 callback(FrameInfo(t, total, chunk.index, shot, False, seconds, losses))

@@ -48,7 +48,7 @@ class VideoWorker:
         if new_shot:
             self.stylizer.reset()
         rgb, losses, seconds = self.stylizer.frame(np.array(content), flow_mask)
-        return rgb, self.stylizer.previous, losses, seconds
+        return rgb, self.stylizer.chain_state(), losses, seconds
 
 
 def _flow_task(current: np.ndarray, previous: np.ndarray, preset: str):
