@@ -145,6 +145,7 @@ def config(args, mode: str, chunks: int = 1, frames: int = 0):
         "video.temporal": mode,
         "video.first_frame_steps": args.first_steps,
         "video.frame_steps": args.frame_steps,
+        "video.crf": args.crf_run,
     }
     for item in args.set or []:
         key, _, value = item.partition("=")
@@ -210,12 +211,6 @@ def run_modes(args) -> None:
                 if mode == "independent" and workers == 1:
                     reference = out
                 style = as_tensor(style_path, max(report.size), cfg.max_pixels)
-                quality, _ = metrics.measure_videos(
-                    clip, out, reference=reference if mode != "independent" else out, styles=[style],
-                    weights_spec="random", cut_threshold=cfg.video.cut_threshold,
-                )  # fmt: skip
-                s = quality.summary()
-                q = quality.to_dict()
                 # the run's own measure knows where its seams are (the file's re-measure does not)
                 ran = json.loads((WORK / f"{out.name}.run" / "video_report.json").read_text())["quality"]
                 if workers == 1:
@@ -226,28 +221,60 @@ def run_modes(args) -> None:
                     if workers > 1 and mode in one_worker
                     else None
                 )
-                s["seam_worst"] = ran["summary"]["seam_worst"]
                 fpm = 60.0 * report.frames / seconds
-                row = (
-                    f"| {clip_name} | {report.frames} @ {report.size[0]}x{report.size[1]} | {mode} | {workers} "
-                    f"| {s['warp_error']:.5f} | {_f(s['warp_ratio'], '.3f')} | {s['warp_error_input']:.5f} "
-                    f"| {s['detail_min']:.3f} | {s['detail_mean']:.3f} | {_f(s['fidelity_ratio_max'], '.3f')} "
-                    f"| {_f(s['fidelity_same_frame_max'], '.3f')} "
-                    f"| {_f(s['seam_worst'], '.2f')} | {_f(own, '.2f')} | {_f(mean_over_one, '.3f')} "
-                    f"| {fpm:.1f} |"
-                )
-                rows.append(row)
-                print(row, flush=True)
-                (WORK / f"{out.name}.quality.json").write_text(json.dumps(q))
+                for encode, stylised, ref in encodes(args, out, reference if mode != "independent" else out):
+                    quality, _ = metrics.measure_videos(
+                        clip, stylised, reference=ref, styles=[style], weights_spec="random",
+                        cut_threshold=cfg.video.cut_threshold,
+                    )  # fmt: skip
+                    s = quality.summary()
+                    s["seam_worst"] = ran["summary"]["seam_worst"]
+                    row = (
+                        f"| {clip_name} | {report.frames} @ {report.size[0]}x{report.size[1]} | {mode} "
+                        f"| {workers} | {encode} "
+                        f"| {s['warp_error']:.5f} | {_f(s['warp_ratio'], '.3f')} | {s['warp_error_input']:.5f} "
+                        f"| {s['detail_min']:.3f} | {s['detail_mean']:.3f} | {_f(s['fidelity_ratio_max'], '.3f')} "
+                        f"| {_f(s['fidelity_same_frame_max'], '.3f')} "
+                        f"| {_f(s['seam_worst'], '.2f')} | {_f(own, '.2f')} | {_f(mean_over_one, '.3f')} "
+                        f"| {fpm:.1f} |"
+                    )
+                    rows.append(row)
+                    print(row, flush=True)
+                    (WORK / f"{stylised.name}.quality.json").write_text(json.dumps(quality.to_dict()))
     header = [
-        "| clip | frames | mode | workers | E_warp | vs independent (<= 0.25) | input's own "
+        "| clip | frames | mode | workers | encode | E_warp | vs independent (<= 0.25) | input's own "
         "| detail min (>= 0.9) | detail mean | worst frame loss / independent mean (<= 1.15) "
         "| / independent's same frame "
         "| worst seam pair / median | / one chain's same pair (<= 1.5) | E_warp / one worker's (<= 1.1) "
         "| frames/min |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     _record("Video quality: consistency, detail, fidelity by temporal mode", header + rows, args)
+
+
+def encodes(args, out: Path, reference: Path) -> list[tuple[str, Path, Path]]:
+    """(label, stylised, reference) per encode to measure. The runs write lossless files
+    (`video.crf` 0) unless `--crf-run` says otherwise: that measures the method. Each file is
+    then encoded again as `stylebatch video` would at `--crf` (from the lossless file, so the
+    one lossy encode is the product's): that measures what the user gets, where x264 also
+    smooths away part of independent's flicker and of the finest texture in B-frames."""
+    if args.crf_run != 0:
+        return [(f"crf {args.crf_run}", out, reference)]
+    return [
+        ("lossless", out, reference),
+        (f"crf {args.crf}", reencode(out, args.crf), reencode(reference, args.crf)),
+    ]
+
+
+def reencode(path: Path, crf: int) -> Path:
+    """`path` (a lossless file) encoded with the product's x264 settings at `crf` (kept)."""
+    from stylebatch.video.encode import ffmpeg_exe, x264_args
+
+    out = path.with_name(f"{path.stem}.crf{crf}.mp4")
+    if not out.exists() or out.stat().st_mtime < path.stat().st_mtime:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(path)]
+        subprocess.run(cmd + x264_args(crf) + ["-an", str(out)], check=True)
+    return out
 
 
 def _f(value, spec: str) -> str:
@@ -390,6 +417,10 @@ def main() -> None:
     )
     p.add_argument("--first-steps", type=int, default=60)
     p.add_argument("--frame-steps", type=int, default=30)
+    p.add_argument("--crf", type=int, default=18, help="the user's encode, measured on a copy of each run")
+    p.add_argument(
+        "--crf-run", type=int, default=0, help="the runs' own encode (0: lossless, measures the method)"
+    )
     p.add_argument("--style", default=str(SHARED / "styles" / "starry_night.jpg"))
     p.add_argument("--set", action="append", help="extra pipeline setting key=value")
     p.add_argument("--ablation", action="store_true")

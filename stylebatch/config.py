@@ -54,7 +54,7 @@ class VideoConfig:
     # (benchmarks/RESULTS.md, issue 9). Each seam costs overlap + seam_warmup extra frames.
     overlap: int = 24  # frames a chunk's result is cross-faded into the previous chunk's (the band)
     seam_warmup: int = 4  # frames a chunk runs before its cross-fade band, not shown (its chain settles)
-    crf: int = 18  # x264 quality of the final encode
+    crf: int = 18  # x264 quality of the final encode (4:2:0); 0 = lossless 4:4:4, for editing
     codec_preset: str = "medium"  # x264 speed preset
 
 

@@ -123,6 +123,21 @@ def test_the_output_is_one_encode_of_the_stylised_frames(tmp_path, style_path):
     assert luma_psnr(written, encode.read_video(direct)) >= 50
 
 
+def test_crf_0_is_lossless_up_to_the_colour_conversion(tmp_path):
+    """crf 0 is x264's lossless mode in 4:4:4: only RGB <-> YUV rounding remains (measured on
+    noise and on gradients: at most 2 levels, mean 0.4), where crf 18 in 4:2:0 loses up to 244
+    levels on noise."""
+    frames = np.random.default_rng(0).integers(0, 256, (8, 48, 64, 3), dtype=np.uint8)
+    encoder = encode.FrameEncoder(tmp_path, (64, 48), 12.0, crf=0)
+    for frame in frames:
+        encoder.write(frame)
+    assert encoder.close() == 8
+    back = encode.read_video(encoder.path).astype(int)
+    assert back.shape == frames.shape
+    assert np.abs(back - frames).max() <= 3
+    assert np.abs(back - frames).mean() < 1.0
+
+
 class Interrupt(Exception):
     pass
 

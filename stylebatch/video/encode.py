@@ -48,6 +48,13 @@ def output_mode() -> int:
     return 0o644 & ~umask
 
 
+def x264_args(crf: int = 18, preset: str = "medium") -> list[str]:
+    """ffmpeg's output options for the final encode: H.264 4:2:0 (what every player takes), or
+    at crf 0 lossless 4:4:4 (for further editing; not every player decodes it)."""
+    pix_fmt = "yuv444p" if crf == 0 else "yuv420p"
+    return ["-c:v", "libx264", "-pix_fmt", pix_fmt, "-crf", str(crf), "-preset", preset]
+
+
 class FrameEncoder:
     """Frames in order -> one video file in `work`: ffmpeg libx264 (stdin pipe) or OpenCV mp4v.
 
@@ -67,7 +74,7 @@ class FrameEncoder:
             w, h = size
             cmd = [self.exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo"]
             cmd += ["-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", f"{fps:.6f}", "-i", "-"]
-            cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", preset]
+            cmd += x264_args(crf, preset)
             cmd += ["-f", "mp4", os.fspath(self.path)]
             self.errors = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self.errors)
