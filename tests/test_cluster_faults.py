@@ -6,6 +6,7 @@ down by process id at the end (never another user's Ray).
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from .faultkit import (
     finished_outputs,
     image_manifest,
     integrity,
+    ledger_rows,
     run_cli,
     stylebatch,
 )
@@ -83,11 +85,22 @@ def test_driver_killed_repeatedly_then_resumed(cluster: LocalCluster, tmp_path: 
     assert all(r["attempts"] == 1 for r in rows)  # no finished job was optimised twice
 
 
+def busy_workers(out: Path) -> int:
+    """Workers with a job dispatched and not finished, by the ledger."""
+    try:
+        return len({r["worker"] for r in ledger_rows(out) if r["status"] == "running"})
+    except sqlite3.Error:  # the ledger is being created
+        return 0
+
+
 def test_lost_node_jobs_are_redone_on_the_other(cluster: LocalCluster, tmp_path: Path) -> None:
-    """A second driver on the run is refused; then the second node's raylet is killed mid-run and
-    its jobs finish on the head node."""
-    # 14 jobs of 30 steps: measured, 4 were done (10 left) when the node was killed (after the
-    # second driver's refusal), both nodes busy; the jobs after the kill run one at a time
+    """The second node's raylet is killed mid-run and its jobs finish on the head node; then a
+    second driver on the same run is refused while the first goes on."""
+    # 14 jobs of 30 steps. The node is killed as soon as both workers (one per node) have jobs
+    # in flight, so the lost node always has one: killed after the second driver's start, as
+    # before, a loaded machine could drain the queue first and lose none. After the kill the
+    # jobs run one at a time on the head node, so the first driver is still busy when the
+    # second one is tried.
     manifest = image_manifest(tmp_path / "in", 14)
     out = tmp_path / "out"
     proc = stylebatch(
@@ -95,16 +108,15 @@ def test_lost_node_jobs_are_redone_on_the_other(cluster: LocalCluster, tmp_path:
         env=cluster.env, stdout=-1, stderr=-1,
     )  # fmt: skip
     try:
-        assert wait_for(
-            lambda: (out / "ledger.sqlite").exists() and len(finished_outputs(out)) >= 1, proc=proc
-        )
+        assert wait_for(lambda: busy_workers(out) >= 2, proc=proc), "both workers never had a job"
+        cluster.stop_worker_node()
+        assert wait_for(lambda: len(finished_outputs(out)) >= 1, proc=proc)
         # a second driver on the same directory while this one runs: refused, nothing interleaved
         second = run_cli(*run_args(cluster, manifest, out), env=cluster.env, timeout=120)
         assert proc.poll() is None, "the first run ended before the second one was tried"
         assert second.returncode == 2, second.stdout + second.stderr
         assert "another stylebatch run is using" in second.stderr
         assert "Traceback" not in second.stdout + second.stderr
-        cluster.stop_worker_node()
         stdout, stderr = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
